@@ -1,0 +1,38 @@
+# `make demo` and `make test` install whatever is missing, once, then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+INSTALLED := $(VENV)/.installed
+JARS := .jars/.resolved
+CHROMIUM := /usr/bin/chromium
+CONF ?= conf/local.yaml
+
+.PHONY: demo test install clean
+
+demo: install
+	$(PY) -m jobs.run_pipeline --conf $(CONF)
+
+test: install
+	$(PY) -m pytest
+
+install: $(INSTALLED) $(JARS) $(CHROMIUM)
+
+$(INSTALLED): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# Delta Lake JARs from Maven Central into .jars/, checksum-verified; never at run time.
+$(JARS): runtime/jars.py | $(INSTALLED)
+	$(PY) -m runtime.jars
+	touch $@
+
+# Debian's Chromium, driven by Playwright; Playwright's own browser download is never used.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+clean:
+	rm -rf work spark-warehouse

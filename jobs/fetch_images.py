@@ -1,0 +1,43 @@
+"""Download and decode the images of rendered pages, each URL once, into `images`.
+
+    python -m jobs.fetch_images --conf conf/local.yaml
+"""
+from __future__ import annotations
+
+import sys
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from runtime.cli import main
+from runtime.context import Context
+from runtime.keys import stable_id_col
+from runtime.stage import Stage
+from schemas.images import ImageRecord
+from udfs.images import fetch_partitions
+
+
+class FetchImages(Stage):
+    name = "images"
+    inputs = ("pages",)
+    output = ImageRecord
+
+    def source(self, ctx: Context) -> DataFrame:
+        pages = ctx.tables.read("pages").where(F.col("status") == "ok")
+        return pages.select("url_id", "tree", F.col("url_id").alias("input_key"))
+
+    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        refs = batch.select("url_id", F.explode("tree").alias("node")).where("node.kind = 'image' AND node.src IS NOT NULL")
+        wanted = refs.groupBy(F.col("node.src").alias("url")).agg(F.min("url_id").alias("page_id"))
+        wanted = wanted.withColumn("image_id", stable_id_col("url"))
+        known = ctx.tables.read("images").select("image_id")
+        new = wanted.join(known, "image_id", "left_anti")
+        return new.select("image_id", "url", "page_id").repartition(ctx.config.images.partitions, "image_id").mapInPandas(
+            fetch_partitions(ctx.config.images, ctx.config.network), ImageRecord.transform_schema()
+        )
+
+
+STAGES = (FetchImages(),)
+
+if __name__ == "__main__":
+    sys.exit(main("fetch_images", STAGES))

@@ -1,0 +1,30 @@
+"""The whole pipeline, every stage in order. Also a spark-submit entry point:
+
+    python -m jobs.run_pipeline --conf conf/local.yaml
+    spark-submit jobs/run_pipeline.py --conf conf/cluster.yaml
+"""
+from __future__ import annotations
+
+import sys
+
+from jobs import extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search, validate_qas
+from runtime.cli import main
+from runtime.config import PipelineConfig
+from runtime.context import Context
+
+
+def before(ctx: Context) -> None:
+    if ctx.config.sample_web.enabled:
+        sample_web.generate_sample_web(ctx)
+
+
+def pipeline(config: PipelineConfig) -> tuple:
+    head = sample_web.STAGES if config.sample_web.enabled else ()
+    return head + (
+        ingest_seeds.STAGES + search.STAGES + normalize_urls.STAGES + render_pages.STAGES
+        + fetch_images.STAGES + extract_qas.STAGES + validate_qas.STAGES
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main("run_pipeline", pipeline, before=before))

@@ -1,0 +1,56 @@
+"""The command line every job shares: --conf, --set key.path=value, --run-id."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from runtime.config import ConfigError, PipelineConfig, load_config
+from runtime.context import Context, pipeline_run
+from runtime.report import funnel, summary
+from runtime.stage import Stage, StageStats, run_stage
+
+
+def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=job, description=f"Run the {job} job.")
+    parser.add_argument("--conf", default="conf/local.yaml", help="YAML configuration (default: conf/local.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting, e.g. render.concurrency=8")
+    parser.add_argument("--run-id", default=None, help="reuse a run id (default: a new one)")
+    return parser.parse_args(argv)
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def run_stages(ctx: Context, stages: Sequence[Stage]) -> list[StageStats]:
+    results = []
+    for stage in stages:
+        print(f"[{stage.name}] -> {stage.output.table}", flush=True)
+        try:
+            stats = run_stage(ctx, stage)
+        except Exception as exc:
+            raise StageFailed(f"stage {stage.name} (run {ctx.run_id}) failed: {type(exc).__name__}: {exc}") from exc
+        ctx.tracker.log_stage(stats)
+        print("  " + stats.line(), flush=True)
+        results.append(stats)
+    return results
+
+
+def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
+    args = parse_args(job, argv)
+    try:
+        config = load_config(args.conf, args.set)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    with pipeline_run(config, job, args.run_id) as ctx:
+        if before is not None:
+            before(ctx)
+        results = run_stages(ctx, stages(config) if callable(stages) else stages)
+        figures = funnel(ctx.tables)
+        tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
+        text = summary(ctx.run_id, results, ctx.tables, figures, tracking)
+        ctx.tracker.log_summary(figures, text)
+        print("\n" + text, flush=True)
+    return 0

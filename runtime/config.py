@@ -1,0 +1,205 @@
+"""Pipeline configuration: YAML in conf/, validated at start-up.
+
+Every model forbids unknown keys, so a typo stops the run with a message that names
+the key. Secrets never live here: a provider names the environment variable that
+holds its key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not validate."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunConfig(Section):
+    work_dir: Path = Path("work")
+    name: str = "webmine"
+
+
+class SparkConfig(Section):
+    master: str = "local[*]"
+    app_name: str = "webmine"
+    shuffle_partitions: int = Field(4, ge=1)
+    driver_memory: str = "4g"
+    extra: dict[str, str] = {}
+
+
+class TablesConfig(Section):
+    # Path mode: every table is a Delta folder under root. Catalog mode (Databricks,
+    # Unity Catalog): every table is `<catalog>.<name>`.
+    root: Path = Path("work/tables")
+    catalog: str | None = None
+
+
+class TrackingConfig(Section):
+    enabled: bool = True
+    uri: str = "sqlite:///work/mlflow.db"
+    artifact_root: Path = Path("work/mlartifacts")
+    experiment: str = "webmine"
+
+
+class SampleWebConfig(Section):
+    enabled: bool = True
+    dir: Path = Path("work/sample_web")
+    bind: str = "127.0.0.1"
+    port: int = Field(18080, ge=1, le=65535)
+    content_pages: int = Field(120, ge=6)
+    seed: int = 7
+    seed_fraction: float = Field(0.45, gt=0, le=1)
+
+
+class SeedsConfig(Section):
+    # A folder of images or a CSV/JSONL manifest with columns `path` and `subject`.
+    # Empty means: the sample web's seed manifest.
+    source: Path | None = None
+    min_side: int = Field(32, ge=1)
+    max_side: int = Field(8192, ge=1)
+    max_bytes: int = Field(20_000_000, ge=1)
+
+
+class SearchConfig(Section):
+    provider: Literal["local"] = "local"
+    top_k: int = Field(10, ge=1)
+    max_distance: int = Field(12, ge=0, le=64)
+    round: int = Field(1, ge=1)
+
+
+class UrlsConfig(Section):
+    # Hosts whose pages are unlikely to hold problems; a name blocks its subdomains too.
+    # The file holds one host a line (# comments); `blocklist` adds to it.
+    blocklist_file: Path | None = None
+    blocklist: list[str] = []
+    tracking_params: list[str] = ["utm_*", "fbclid", "gclid", "msclkid", "mc_cid", "mc_eid", "ref", "ref_src"]
+
+
+class NetworkConfig(Section):
+    # `host:port` patterns (fnmatch) that may resolve to loopback or private addresses.
+    allow_private: list[str] = []
+    user_agent: str = "WebMine/0.1 (+https://example.invalid/webmine)"
+
+
+class RenderConfig(Section):
+    concurrency: int = Field(4, ge=1)
+    partitions: int = Field(2, ge=1)
+    page_timeout_s: float = Field(15, gt=0)
+    network_idle_timeout_s: float = Field(3, ge=0)
+    block_resource_types: list[str] = ["media", "font"]
+    max_page_bytes: int = Field(5_000_000, ge=1)
+    max_redirects: int = Field(5, ge=0)
+    chromium_path: Path = Path("/usr/bin/chromium")
+
+
+class ImagesConfig(Section):
+    timeout_s: float = Field(10, gt=0)
+    max_bytes: int = Field(10_000_000, ge=1)
+    min_side: int = Field(100, ge=1)
+    partitions: int = Field(2, ge=1)
+
+
+class ExtractConfig(Section):
+    engine: Literal["rules"] = "rules"
+
+
+class ValidateConfig(Section):
+    min_question_chars: int = Field(15, ge=1)
+    max_question_chars: int = Field(4000, ge=1)
+
+
+class StagesConfig(Section):
+    # Rows of new input committed together; a killed run loses at most one batch.
+    batch_rows: int = Field(400, ge=1)
+    batch_rows_per_stage: dict[str, int] = {}
+
+
+class PipelineConfig(Section):
+    run: RunConfig = RunConfig()
+    spark: SparkConfig = SparkConfig()
+    tables: TablesConfig = TablesConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    sample_web: SampleWebConfig = SampleWebConfig()
+    seeds: SeedsConfig = SeedsConfig()
+    search: SearchConfig = SearchConfig()
+    urls: UrlsConfig = UrlsConfig()
+    network: NetworkConfig = NetworkConfig()
+    render: RenderConfig = RenderConfig()
+    images: ImagesConfig = ImagesConfig()
+    extract: ExtractConfig = ExtractConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    stages: StagesConfig = StagesConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def seed_source(self) -> Path:
+        return self.seeds.source or self.sample_web.dir / "seeds" / "manifest.csv"
+
+    def blocked_hosts(self) -> list[str]:
+        hosts = list(self.urls.blocklist)
+        if self.urls.blocklist_file is not None:
+            try:
+                lines = self.urls.blocklist_file.read_text().splitlines()
+            except OSError as exc:
+                raise ConfigError(f"urls.blocklist_file: cannot read {self.urls.blocklist_file}: {exc.strerror}") from None
+            hosts += [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+        return hosts
+
+    def batch_rows(self, stage: str) -> int:
+        return self.stages.batch_rows_per_stage.get(stage, self.stages.batch_rows)
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        else:
+            lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> PipelineConfig:
+    """Load a YAML file (or the defaults) and apply `key.path=value` overrides."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"configuration file {path} must hold a mapping at the top")
+        data = loaded
+    items = overrides.items() if isinstance(overrides, dict) else (
+        (item.split("=", 1) if "=" in item else (item, None)) for item in overrides or []
+    )
+    for key, value in items:
+        if value is None:
+            raise ConfigError(f"override {key!r} must look like key.path=value")
+        _set_dotted(data, key, yaml.safe_load(value) if isinstance(value, str) else value)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

@@ -1,0 +1,142 @@
+"""Network policy for every fetch the pipeline makes: which addresses may be reached.
+
+Host names are resolved first and the addresses classified; loopback, private,
+link-local, multicast and reserved addresses are refused unless the `host:port`
+is allow-listed in conf (the sample web). `fetch()` connects to the address it
+checked, so a second DNS answer cannot swap in another one.
+"""
+from __future__ import annotations
+
+import fnmatch
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+
+class Blocked(Exception):
+    """A URL the policy refuses; the message is the reason recorded in the table."""
+
+
+class FetchError(Exception):
+    """A fetch that failed: the first word of the message is its status."""
+
+
+def classify_address(address: str) -> str:
+    """'public', or the kind of non-public address ('loopback', 'private', ...)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
+        if getattr(ip, f"is_{kind}"):
+            return kind
+    if not ip.is_global:
+        return "reserved"
+    return "public"
+
+
+def resolve(host: str) -> list[str]:
+    host = host.lower().rstrip(".")
+    # RFC 6761: names under .localhost always mean this machine.
+    if host == "localhost" or host.endswith(".localhost"):
+        return ["127.0.0.1"]
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError(f"dns_error {host}: {exc.strerror}") from None
+    return sorted({info[4][0] for info in infos})
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    allow_private: tuple[str, ...] = ()
+    user_agent: str = "WebMine"
+
+    def allowed_private(self, host: str, port: int) -> bool:
+        return any(fnmatch.fnmatch(f"{host}:{port}", pattern) for pattern in self.allow_private)
+
+    def check(self, url: str) -> tuple[str, int, str]:
+        """Return (host, port, address to connect to), or raise Blocked with the reason."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise Blocked(f"scheme {parts.scheme or 'none'} is not http or https")
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise Blocked("no host in URL")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = resolve(host)
+        for address in addresses:
+            kind = classify_address(address)
+            if kind != "public" and not self.allowed_private(host, port):
+                raise Blocked(f"{host}:{port} resolves to {kind} address {address}")
+        return host, port, addresses[0]
+
+
+@dataclass
+class FetchResult:
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+def fetch(url: str, policy: NetworkPolicy, *, timeout_s: float, max_bytes: int, max_redirects: int = 5) -> FetchResult:
+    """GET with the policy checked on every hop, a size cap and a wall-clock limit."""
+    deadline = time.monotonic() + timeout_s
+    for _hop in range(max_redirects + 1):
+        host, port, address = policy.check(url)
+        parts = urlsplit(url)
+        remaining = max(0.1, deadline - time.monotonic())
+        if parts.scheme == "https":
+            conn: http.client.HTTPConnection = _PinnedHTTPS(host, address, port, timeout=remaining)
+        else:
+            conn = http.client.HTTPConnection(address, port, timeout=remaining)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request("GET", target, headers={"Host": parts.netloc, "User-Agent": policy.user_agent, "Accept": "*/*"})
+            response = conn.getresponse()
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urljoin(url, response.getheader("Location"))
+                continue
+            declared = response.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise FetchError(f"too_large declared {declared} bytes > {max_bytes}")
+            chunks, size = [], 0
+            while True:
+                if time.monotonic() > deadline:
+                    raise FetchError(f"timeout after {timeout_s:g} s")
+                chunk = response.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"too_large over {max_bytes} bytes")
+                chunks.append(chunk)
+            return FetchResult(url, response.status, response.getheader("Content-Type") or "", b"".join(chunks))
+        except (socket.timeout, TimeoutError):
+            raise FetchError(f"timeout after {timeout_s:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise FetchError(f"connection_error {type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()
+    raise FetchError(f"too_many_redirects more than {max_redirects}")
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a checked address, with the certificate verified for the host name."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)

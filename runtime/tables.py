@@ -1,0 +1,116 @@
+"""The table registry and all Delta IO: table name -> path (or catalog name)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from runtime.config import TablesConfig
+from schemas import ALL_TABLES
+from schemas.base import TableModel, check_schema, spark_schema
+
+MODELS: dict[str, type[TableModel]] = {model.table: model for model in ALL_TABLES}
+RUN_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+class Tables:
+    def __init__(self, spark: SparkSession, config: TablesConfig, staging_root: Path):
+        self.spark = spark
+        self.config = config
+        self.staging_root = staging_root
+
+    # ---- where ------------------------------------------------------------------
+    def location(self, name: str) -> str:
+        if name not in MODELS:
+            raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(MODELS))}")
+        if self.config.catalog:
+            return f"{self.config.catalog}.{name}"
+        return str(self.config.root.resolve() / name)
+
+    def _delta(self, name: str) -> DeltaTable:
+        where = self.location(name)
+        return DeltaTable.forName(self.spark, where) if self.config.catalog else DeltaTable.forPath(self.spark, where)
+
+    def exists(self, name: str) -> bool:
+        where = self.location(name)
+        if self.config.catalog:
+            return self.spark.catalog.tableExists(where)
+        return DeltaTable.isDeltaTable(self.spark, where)
+
+    # ---- read -------------------------------------------------------------------
+    def ensure(self, name: str) -> None:
+        """Create the table, empty, with its model's schema, if it is not there."""
+        if self.exists(name):
+            return
+        builder = DeltaTable.createIfNotExists(self.spark).addColumns(spark_schema(MODELS[name]))
+        builder = builder.tableName(self.location(name)) if self.config.catalog else builder.location(self.location(name))
+        builder.execute()
+
+    def read(self, name: str, version: int | None = None) -> DataFrame:
+        self.ensure(name)
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.table(self.location(name)) if self.config.catalog else reader.load(self.location(name))
+
+    def version(self, name: str) -> int:
+        self.ensure(name)
+        return int(self._delta(name).history(1).select("version").first()[0])
+
+    def history(self, name: str) -> DataFrame:
+        self.ensure(name)
+        return self._delta(name).history()
+
+    # ---- write ------------------------------------------------------------------
+    def stage_rows(self, stage: str, df: DataFrame, model: type[TableModel]) -> DataFrame:
+        """Write a transform's rows once to the stage's staging table and read them back.
+
+        This is the only action over a transform, so a UDF that renders a page or
+        calls a model runs once per row, whatever is done with the rows afterwards.
+        """
+        check_schema(model, df.schema)
+        path = str((self.staging_root / stage).resolve())
+        df.select(*spark_schema(model).fieldNames()).write.format("delta").mode("overwrite").option(
+            "overwriteSchema", "true"
+        ).save(path)
+        return self.spark.read.format("delta").load(path)
+
+    def merge(self, name: str, rows: DataFrame, update: dict[str, str] | None = None, update_when: str | None = None) -> dict[str, int]:
+        """MERGE rows into the table on its key: insert new keys, optionally update matched ones."""
+        model = MODELS[name]
+        self.ensure(name)
+        duplicated = rows.groupBy(model.key).count().where("count > 1").limit(3).collect()
+        if duplicated:
+            keys = ", ".join(str(r[model.key]) for r in duplicated)
+            raise ValueError(f"table {name}: rows to merge repeat key {model.key} ({keys})")
+        merge = self._delta(name).alias("t").merge(rows.alias("s"), f"t.{model.key} = s.{model.key}")
+        if update:
+            merge = merge.whenMatchedUpdate(condition=update_when, set=update)
+        metrics = merge.whenNotMatchedInsertAll().execute()
+        if metrics is None:
+            return {"inserted": 0, "updated": 0}
+        row = metrics.first()
+        return {"inserted": int(row["num_inserted_rows"]), "updated": int(row["num_updated_rows"])}
+
+    def overwrite(self, name: str, rows: DataFrame) -> None:
+        """Replace a derived table whole (used for rebuildable indexes only)."""
+        model = MODELS[name]
+        check_schema(model, rows.schema)
+        writer = rows.select(*spark_schema(model).fieldNames()).write.format("delta").mode("overwrite")
+        if self.config.catalog:
+            writer.saveAsTable(self.location(name))
+        else:
+            writer.save(self.location(name))
+
+    def set_run_id(self, run_id: str | None) -> None:
+        """Stamp every following Delta commit with the pipeline run id."""
+        if run_id is None:
+            self.spark.conf.unset(RUN_METADATA_CONF)
+        else:
+            self.spark.conf.set(RUN_METADATA_CONF, run_id)
+
+
+def with_run_id(df: DataFrame, run_id: str) -> DataFrame:
+    return df.withColumn("run_id", F.lit(run_id))

@@ -1,0 +1,88 @@
+"""Each pipeline run is an MLflow run: config, rows per stage, Delta versions read and written."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runtime.config import PipelineConfig, TrackingConfig
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _resolve_uri(uri: str) -> str:
+    # A relative sqlite path is taken from the working directory, made absolute so
+    # that jobs started elsewhere (spark-submit, notebooks) find the same store.
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        path = Path(uri[len(prefix):]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return uri
+
+
+class Tracker:
+    def __init__(self, config: TrackingConfig):
+        self.config = config
+        self.run = None
+        self.uri = _resolve_uri(config.uri)
+
+    def start(self, run_id: str, pipeline: PipelineConfig, job: str) -> None:
+        if not self.config.enabled:
+            return
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        experiment = mlflow.get_experiment_by_name(self.config.experiment)
+        if experiment is None:
+            artifacts = self.config.artifact_root.resolve()
+            artifacts.mkdir(parents=True, exist_ok=True)
+            mlflow.create_experiment(self.config.experiment, artifact_location=artifacts.as_uri())
+        mlflow.set_experiment(self.config.experiment)
+        self.run = mlflow.start_run(run_name=run_id, tags={"pipeline_run_id": run_id, "job": job})
+        params: dict[str, str] = {}
+        _flatten("", pipeline.model_dump(mode="json", by_alias=True), params)
+        mlflow.log_params(params)
+
+    def log_stage(self, stats) -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        prefix = stats.stage
+        metrics = {
+            f"{prefix}.rows_in": stats.rows_in,
+            f"{prefix}.rows_inserted": stats.rows_inserted,
+            f"{prefix}.rows_updated": stats.rows_updated,
+            f"{prefix}.seconds": round(stats.seconds, 3),
+        }
+        metrics.update({f"{prefix}.status.{status}": n for status, n in stats.statuses.items()})
+        mlflow.log_metrics(metrics)
+        params = {f"{prefix}.read.{table}.version": str(v) for table, v in stats.versions_read.items()}
+        params[f"{prefix}.wrote.{stats.output}.version"] = str(stats.version_written)
+        mlflow.log_params(params)
+
+    def log_summary(self, funnel: dict[str, int], text: str) -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        mlflow.log_metrics({f"funnel.{key}": value for key, value in funnel.items()})
+        mlflow.log_dict(funnel, "funnel.json")
+        mlflow.log_text(text, "summary.txt")
+
+    def end(self, failed: bool = False) -> str | None:
+        if self.run is None:
+            return None
+        import mlflow
+
+        run_id = self.run.info.run_id
+        mlflow.end_run(status="FAILED" if failed else "FINISHED")
+        self.run = None
+        return run_id

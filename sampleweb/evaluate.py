@@ -1,0 +1,80 @@
+"""Score the final QAs of a sample-web run against the corpus's ground truth."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import functions as F
+
+from runtime.tables import Tables
+from udfs.urls import normalize
+
+TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+MATCH_DICE = 0.8
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+def dice(a: str, b: str) -> float:
+    ta, tb = set(tokens(a)), set(tokens(b))
+    return 2 * len(ta & tb) / (len(ta) + len(tb)) if ta or tb else 1.0
+
+
+@dataclass
+class Score:
+    expected: int
+    predicted: int
+    matched: int
+    answers_correct: int
+    images_correct: int
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.predicted if self.predicted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.expected if self.expected else 1.0
+
+    @property
+    def answer_accuracy(self) -> float:
+        return self.answers_correct / self.matched if self.matched else 1.0
+
+    @property
+    def image_accuracy(self) -> float:
+        return self.images_correct / self.matched if self.matched else 1.0
+
+
+def score(tables: Tables, sample_web_dir: Path, tracking_params: list[str]) -> Score:
+    """Expected: the ground-truth QAs of every page the pipeline kept a URL for, less
+    the pages built to fail. Predicted: the final QAs with status ok."""
+    manifest = json.loads((sample_web_dir / "ground_truth.json").read_text())
+    kept = {r["url"] for r in tables.read("urls").where("status = 'ok'").select("url").collect()}
+    sha_by_url = {r["url"]: r["sha256"] for r in tables.read("images").where("status = 'ok'").select("url", "sha256").collect()}
+    expected: dict[str, dict] = {}
+    for page in manifest["pages"]:
+        if page["fault"] or normalize(page["url"], tracking_params) not in kept:
+            continue
+        for qa in page["qas"]:
+            expected.setdefault(" ".join(tokens(qa["question"])), qa)  # a mirrored copy is the same QA
+    predicted = tables.read("final_qas").where(F.col("status") == "ok").select("question", "answer", "image_sha256").collect()
+    unmatched = dict(expected)
+    matched = answers = images = 0
+    for row in predicted:
+        best_key, best = None, 0.0
+        for key, qa in unmatched.items():
+            similarity = dice(row["question"], qa["question"])
+            if similarity > best:
+                best_key, best = key, similarity
+        if best_key is None or best < MATCH_DICE:
+            continue
+        qa = unmatched.pop(best_key)
+        matched += 1
+        answers += tokens(row["answer"] or "") == tokens(qa["answer"])
+        truth = sorted(sha_by_url.get(u) for u in qa["question_images"] + qa["solution_images"])
+        images += sorted(row["image_sha256"]) == truth
+    return Score(len(expected), len(predicted), matched, answers, images)

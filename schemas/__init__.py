@@ -1,0 +1,12 @@
+"""One pydantic model per Delta table; the Spark schemas are derived from them."""
+from schemas.candidate_qas import CandidateQA
+from schemas.final_qas import FinalQA
+from schemas.images import ImageRecord
+from schemas.pages import Page
+from schemas.search_hits import SearchHit
+from schemas.search_index import IndexedImage
+from schemas.seeds import Seed
+from schemas.stage_progress import StageProgress
+from schemas.urls import UrlRecord
+
+ALL_TABLES = (Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, FinalQA, StageProgress)

@@ -1,0 +1,34 @@
+from typing import ClassVar
+
+from schemas.base import Row, TableModel
+
+
+class TreeNode(Row):
+    """One node of a page's content tree, in reading order."""
+
+    kind: str  # heading | text | list_item | table | code | image
+    text: str = ""
+    level: int = 0
+    src: str | None = None
+    alt: str | None = None
+    collapsed: bool = False  # inside a closed <details>, spoiler or show/hide block
+    block: int = 0  # the enclosing post / section / list item (0: none)
+
+
+class Page(TableModel):
+    """A rendered page: its content tree, or the status and reason it has none."""
+
+    table: ClassVar[str] = "pages"
+    key: ClassVar[str] = "url_id"
+
+    url_id: str
+    url: str
+    status: str  # ok | http_error | timeout | blocked | not_html | too_large | error
+    reason: str | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+    title: str | None = None
+    tree: list[TreeNode] = []
+    text_chars: int = 0
+    content_hash: str | None = None
+    render_ms: int | None = None

@@ -1,0 +1,15 @@
+from typing import ClassVar
+
+from schemas.base import TableModel
+
+
+class IndexedImage(TableModel):
+    """One image seen on one page, with its perceptual hash: the local reverse-image index."""
+
+    table: ClassVar[str] = "search_index"
+    key: ClassVar[str] = "index_id"
+
+    index_id: str
+    image_url: str
+    page_url: str
+    phash: str

@@ -1,0 +1,18 @@
+from typing import ClassVar
+
+from schemas.base import TableModel
+
+
+class UrlRecord(TableModel):
+    """A normalised, de-duplicated URL; a dropped one keeps its reason and its hits."""
+
+    table: ClassVar[str] = "urls"
+    key: ClassVar[str] = "url_id"
+
+    url_id: str
+    url: str
+    host: str | None = None
+    status: str  # ok | blocked | invalid
+    reason: str | None = None
+    hit_ids: list[str]
+    seed_ids: list[str]

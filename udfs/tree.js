@@ -1,0 +1,149 @@
+// Builds the page's content tree in reading order: headings, text, list items,
+// tables as text, images with absolute URLs. Drops site chrome (navigation,
+// header, footer, sidebars, cookie banners, adverts) and hidden elements, but keeps
+// collapsed solutions (closed <details>, spoilers, show/hide blocks) marked as
+// collapsed, and keeps formula source (TeX, MathML, formula image alt text).
+() => {
+  const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "FORM", "BUTTON", "SELECT",
+                        "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
+  const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
+  const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search"]);
+  const CHROME_NAME = /(^|[-_ ])(cookie|consent|gdpr|banner|advert|ads?|ad-slot|sponsor|promo|newsletter|share|social|breadcrumbs?|sidebar|related|popup|modal|subscribe)([-_ ]|$)/i;
+  const COLLAPSIBLE_NAME = /spoiler|solution|answer|hidden-?content|collaps|toggle|reveal|show-?hide|accordion/i;
+  const CONTAINER_NAME = /(^|[-_ ])(post|answer|question|solution|problem|example|exercise|comment|reply)([-_ ]|$)/i;
+  const BLOCK_TAGS = new Set(["P", "DIV", "SECTION", "ARTICLE", "MAIN", "H1", "H2", "H3", "H4", "H5", "H6", "LI",
+                              "UL", "OL", "DL", "DT", "DD", "PRE", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DETAILS",
+                              "SUMMARY", "TR", "HR", "CENTER", "ADDRESS"]);
+  const CONTAINER_TAGS = new Set(["ARTICLE", "SECTION", "DETAILS", "LI", "BLOCKQUOTE"]);
+
+  const nodes = [];
+  const containers = new Map();
+  let buffer = [];
+  let bufferCtx = null;
+
+  const nameOf = (el) => `${el.id || ""} ${typeof el.className === "string" ? el.className : ""}`;
+  const clean = (text) => text.replace(/\s+/g, " ").trim();
+  const absolute = (value) => { try { return new URL(value, document.baseURI).href; } catch (e) { return null; } };
+
+  function isChrome(el) {
+    if (el.closest("article") && el.tagName !== "ASIDE") return false;
+    if (CHROME_TAGS.has(el.tagName)) return true;
+    if (CHROME_ROLES.has(el.getAttribute("role") || "")) return true;
+    if ((el.getAttribute("aria-label") || "").match(/advert|cookie/i)) return true;
+    return CHROME_NAME.test(nameOf(el));
+  }
+
+  function visible(el) {
+    return el.checkVisibility ? el.checkVisibility({ checkVisibilityCSS: true }) : el.offsetParent !== null;
+  }
+
+  function collapsibleSolution(el) {
+    return (el.tagName === "DETAILS") || COLLAPSIBLE_NAME.test(nameOf(el));
+  }
+
+  function flush() {
+    const text = clean(buffer.join(""));
+    if (text && bufferCtx) {
+      nodes.push({ kind: bufferCtx.kind, text, level: bufferCtx.level, src: null, alt: null,
+                   collapsed: bufferCtx.collapsed, block: bufferCtx.block });
+    }
+    buffer = [];
+  }
+
+  function imageSource(img) {
+    for (const attr of ["data-src", "data-lazy-src", "data-original", "data-url"]) {
+      const value = img.getAttribute(attr);
+      if (value && !value.startsWith("data:image/gif")) return absolute(value);
+    }
+    const srcset = img.getAttribute("data-srcset") || img.getAttribute("srcset");
+    if (srcset) {
+      let best = null, bestWidth = -1;
+      for (const part of srcset.split(",")) {
+        const [candidate, descriptor] = part.trim().split(/\s+/);
+        const width = parseFloat(descriptor || "1") || 1;
+        if (candidate && width > bestWidth) { best = candidate; bestWidth = width; }
+      }
+      if (best) return absolute(best);
+    }
+    const src = img.getAttribute("src");
+    return src ? absolute(src) : null;
+  }
+
+  function mathText(el) {
+    const tex = el.querySelector('annotation[encoding="application/x-tex"]');
+    if (tex) return ` $${clean(tex.textContent)}$ `;
+    const alt = el.getAttribute("alttext");
+    return alt ? ` $${alt}$ ` : ` ${clean(el.textContent)} `;
+  }
+
+  function tableText(table) {
+    return Array.from(table.rows).map((row) =>
+      "| " + Array.from(row.cells).map((cell) => clean(cell.innerText || cell.textContent)).join(" | ") + " |").join("\n");
+  }
+
+  function walk(el, ctx) {
+    for (const child of el.childNodes) {
+      if (child.nodeType === Node.TEXT_NODE) {
+        if (!bufferCtx) bufferCtx = ctx;
+        buffer.push(child.textContent);
+        continue;
+      }
+      if (child.nodeType !== Node.ELEMENT_NODE) continue;
+      const tag = child.tagName.toUpperCase();
+      if (SKIP.has(tag)) {
+        // MathJax 2 keeps TeX in <script type="math/tex">.
+        if (tag === "SCRIPT" && /math\/tex/.test(child.type || "")) buffer.push(` $${child.textContent}$ `);
+        continue;
+      }
+      if (child.getAttribute("aria-hidden") === "true" && !child.closest(".katex")) continue;
+      if (isChrome(child)) continue;
+      let collapsed = ctx.collapsed;
+      if (!visible(child) && !ctx.collapsed) {
+        const insideClosedDetails = child.closest("details:not([open])");
+        if (!(insideClosedDetails || collapsibleSolution(child))) continue;
+        collapsed = true;
+      }
+      if (tag === "BR") { buffer.push("\n"); continue; }
+      if (tag === "MATH") { buffer.push(mathText(child)); continue; }
+      if (child.classList.contains("katex")) { buffer.push(mathText(child)); continue; }
+      // `block` is the outermost post / section / list item a node sits in.
+      let block = ctx.block;
+      if (!block && (CONTAINER_TAGS.has(tag) || CONTAINER_NAME.test(nameOf(child)))) {
+        if (!containers.has(child)) containers.set(child, containers.size + 1);
+        block = containers.get(child);
+      }
+      if (tag === "IMG") {
+        const src = imageSource(child);
+        const alt = clean(child.getAttribute("alt") || "");
+        if (/math|formula|latex|equation/i.test(nameOf(child)) && alt) { buffer.push(` $${alt}$ `); continue; }
+        flush(); bufferCtx = null;
+        if (src) nodes.push({ kind: "image", text: "", level: 0, src, alt, collapsed, block });
+        continue;
+      }
+      if (tag === "TABLE") {
+        flush(); bufferCtx = null;
+        nodes.push({ kind: "table", text: tableText(child), level: 0, src: null, alt: null, collapsed, block });
+        continue;
+      }
+      const isBlock = BLOCK_TAGS.has(tag);
+      const childCtx = { kind: ctx.kind, level: ctx.level, collapsed, block };
+      if (/^H[1-6]$/.test(tag)) { childCtx.kind = "heading"; childCtx.level = Number(tag[1]); }
+      else if (tag === "LI") { childCtx.kind = "list_item"; }
+      else if (tag === "PRE") { childCtx.kind = "code"; }
+      else if (isBlock) { childCtx.kind = "text"; childCtx.level = 0; }
+      if (isBlock) { flush(); bufferCtx = childCtx; }
+      if (tag === "LI" && child.parentElement && child.parentElement.tagName === "OL") {
+        const items = Array.from(child.parentElement.children).filter((c) => c.tagName === "LI");
+        const start = Number(child.parentElement.getAttribute("start") || 1);
+        buffer.push(`${start + items.indexOf(child)}. `);
+      }
+      walk(child, childCtx);
+      if (isBlock) { flush(); bufferCtx = ctx; }
+    }
+  }
+
+  const root = document.querySelector("main, [role=main]") || document.body;
+  if (root) walk(root, { kind: "text", level: 0, collapsed: false, block: 0 });
+  flush();
+  return { title: document.title || "", nodes };
+}
