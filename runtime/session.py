@@ -31,7 +31,8 @@ def build_session(config: SparkConfig) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")
-        .config("spark.databricks.delta.properties.defaults.enableChangeDataFeed", "false")
+        # MERGE sources are always staged Delta tables already, so MERGE need not copy them again.
+        .config("spark.databricks.delta.merge.materializeSource", "none")
     )
     if config.master.startswith("local"):
         absent = missing_jars()

@@ -94,7 +94,9 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     batches = max(1, math.ceil(total / batch_rows)) if total else 0
     done = 0
     for index in range(batches):
-        batch = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
+        chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
+        # The batch is fixed on disk first: marking it done below must not change what it holds.
+        batch = tables.stage_input(stage.name, chosen)
         staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
         merged = tables.merge(output, staged, stage.update, stage.update_when)
         stats.rows_inserted += merged["inserted"]
@@ -112,7 +114,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
             F.lit(ctx.run_id).alias("run_id"),
         )
         tables.merge("stage_progress", done_rows)
-        done += keys.count() if batches > 1 else total
+        done += keys.count()
         stats.batches += 1
         _progress(stage.name, done, total, started)
     stats.version_written = tables.version(output)

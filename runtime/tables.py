@@ -20,6 +20,7 @@ class Tables:
         self.spark = spark
         self.config = config
         self.staging_root = staging_root
+        self._known: set[str] = set()
 
     # ---- where ------------------------------------------------------------------
     def location(self, name: str) -> str:
@@ -42,11 +43,13 @@ class Tables:
     # ---- read -------------------------------------------------------------------
     def ensure(self, name: str) -> None:
         """Create the table, empty, with its model's schema, if it is not there."""
-        if self.exists(name):
+        if name in self._known:
             return
-        builder = DeltaTable.createIfNotExists(self.spark).addColumns(spark_schema(MODELS[name]))
-        builder = builder.tableName(self.location(name)) if self.config.catalog else builder.location(self.location(name))
-        builder.execute()
+        if not self.exists(name):
+            builder = DeltaTable.createIfNotExists(self.spark).addColumns(spark_schema(MODELS[name]))
+            builder = builder.tableName(self.location(name)) if self.config.catalog else builder.location(self.location(name))
+            builder.execute()
+        self._known.add(name)
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         self.ensure(name)
@@ -64,6 +67,15 @@ class Tables:
         return self._delta(name).history()
 
     # ---- write ------------------------------------------------------------------
+    def _stage(self, folder: str, df: DataFrame) -> DataFrame:
+        path = str((self.staging_root / folder).resolve())
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        return self.spark.read.format("delta").load(path)
+
+    def stage_input(self, stage: str, df: DataFrame) -> DataFrame:
+        """Fix a batch of a stage's input on disk and read it back."""
+        return self._stage(f"{stage}.input", df)
+
     def stage_rows(self, stage: str, df: DataFrame, model: type[TableModel]) -> DataFrame:
         """Write a transform's rows once to the stage's staging table and read them back.
 
@@ -71,11 +83,7 @@ class Tables:
         calls a model runs once per row, whatever is done with the rows afterwards.
         """
         check_schema(model, df.schema)
-        path = str((self.staging_root / stage).resolve())
-        df.select(*spark_schema(model).fieldNames()).write.format("delta").mode("overwrite").option(
-            "overwriteSchema", "true"
-        ).save(path)
-        return self.spark.read.format("delta").load(path)
+        return self._stage(f"{stage}.output", df.select(*spark_schema(model).fieldNames()))
 
     def merge(self, name: str, rows: DataFrame, update: dict[str, str] | None = None, update_when: str | None = None) -> dict[str, int]:
         """MERGE rows into the table on its key: insert new keys, optionally update matched ones."""

@@ -97,8 +97,8 @@ def http_server():
     server.close()
 
 
-def make_config(tmp: Path, **overrides) -> PipelineConfig:
-    """A test configuration: everything under tmp, tracking off, small parallelism."""
+def settings_for(tmp: Path, **overrides) -> dict[str, str]:
+    """Overrides of conf/local.yaml for tests: everything under tmp, tracking off, small parallelism."""
     settings = {
         "run.work_dir": str(tmp),
         "tables.root": str(tmp / "tables"),
@@ -114,6 +114,11 @@ def make_config(tmp: Path, **overrides) -> PipelineConfig:
         "urls.blocklist_file": str(REPO / "conf" / "url_blocklist.txt"),
     }
     settings.update({k: str(v) for k, v in overrides.items()})
+    return settings
+
+
+def make_config(tmp: Path, **overrides) -> PipelineConfig:
+    settings = settings_for(tmp, **overrides)
     return load_config(REPO / "conf" / "local.yaml", [f"{k}={v}" for k, v in settings.items()])
 
 

@@ -1,0 +1,101 @@
+"""The rule-based engine on content trees of each page structure it reads."""
+from udfs.extraction import extract_pairs, final_answer, validate_pair
+
+
+def node(kind, text="", block=0, src=None, level=0, collapsed=False):
+    return {"kind": kind, "text": text, "block": block, "src": src, "alt": None, "level": level, "collapsed": collapsed}
+
+
+def test_worksheet_with_solutions_section():
+    tree = [
+        node("heading", "Physics practice worksheet 3", level=1),
+        node("text", "Answer all questions. Show your working."),
+        node("text", "Problem 1. A car travels 100 m in 5 s. What is its speed?", block=1),
+        node("image", block=1, src="http://x/img/car.png"),
+        node("text", "Problem 2. Find the density of a 20 g block of 4 cm^3.", block=2),
+        node("heading", "Solutions", level=2),
+        node("list_item", "1.", block=3), node("text", "v = d / t = 100 / 5.", block=3), node("text", "Answer: 20 m/s", block=3),
+        node("list_item", "2.", block=4), node("text", "rho = m / V.", block=4), node("text", "Answer: 5 g/cm^3", block=4),
+    ]
+    pairs = extract_pairs(tree)
+    assert [p.pattern for p in pairs] == ["solutions-section"] * 2
+    assert pairs[0].question.text == "A car travels 100 m in 5 s. What is its speed?"
+    assert pairs[0].question.images == ["http://x/img/car.png"]
+    assert final_answer(pairs[0].solution.text) == "20 m/s"
+    assert final_answer(pairs[1].solution.text) == "5 g/cm^3"
+
+
+def test_textbook_example_with_collapsed_solution_stops_at_its_block():
+    tree = [
+        node("heading", "Chapter 2: worked examples", level=1),
+        node("text", "In this section we apply the ideas."),
+        node("heading", "Example 2.4", block=1, level=3),
+        node("text", "Calculate the current through a 6 ohm resistor on 12 V.", block=1),
+        node("text", "Show solution", block=1),
+        node("heading", "Solution", block=1, level=4, collapsed=True),
+        node("text", "I = V / R = 12 / 6.", block=1, collapsed=True),
+        node("text", "Answer: 2 A", block=1, collapsed=True),
+        node("text", "Practise more exercises at the end of the chapter."),
+    ]
+    [pair] = extract_pairs(tree)
+    assert pair.pattern == "anchored"
+    assert pair.question.text == "Calculate the current through a 6 ohm resistor on 12 V."
+    assert pair.solution.text == "I = V / R = 12 / 6. Answer: 2 A"
+
+
+def test_forum_takes_the_accepted_post_not_the_first_reply():
+    tree = [
+        node("heading", "Need help with a question", level=1),
+        node("text", "student7 · posted 3 days ago", block=1),
+        node("text", "How many moles are in 36 g of water? The molar mass is 18 g/mol.", block=1),
+        node("image", block=1, src="http://f/img/beaker.png"),
+        node("text", "Thanks in advance!", block=1),
+        node("text", "I think it is 42. Answer: 42 mol", block=2),
+        node("text", "✔ Solution", block=3),
+        node("text", "tutor_2", block=3),
+        node("text", "n = m / M = 36 / 18.", block=3),
+        node("text", "Answer: 2 mol", block=3),
+    ]
+    [pair] = extract_pairs(tree)
+    assert pair.pattern == "posts"
+    assert pair.question.text == "How many moles are in 36 g of water? The molar mass is 18 g/mol."
+    assert pair.question.images == ["http://f/img/beaker.png"]
+    assert final_answer(pair.solution.text) == "2 mol"
+
+
+def test_qa_page_without_accepted_answer_takes_first_stated_answer():
+    tree = [
+        node("text", "What is the area of a circle of radius 2 m? Use pi = 3.14.", block=1),
+        node("text", "Great question, following.", block=2),
+        node("text", "A = pi r^2 = 12.56. Final answer: 12.56 m^2", block=3),
+    ]
+    [pair] = extract_pairs(tree)
+    assert final_answer(pair.solution.text) == "12.56 m^2"
+
+
+def test_pages_without_problems_give_nothing():
+    news = [
+        node("heading", "Local students shine in physics competition", level=1),
+        node("image", src="http://n/img/a.png"),
+        node("text", "Students from twelve schools met on Saturday."),
+    ]
+    shop = [node("heading", "Geometry poster", level=1), node("text", "Q: Does it come framed? A: No, frames are sold separately.")]
+    assert extract_pairs(news) == []
+    assert extract_pairs(shop) == []
+
+
+def test_final_answer_forms():
+    assert final_answer("So x = 4. Answer: 4 cm") == "4 cm"
+    assert final_answer("Thus the answer is 12.") == "12"
+    assert final_answer("Compute 3 + 4 = 7") == "7"
+    assert final_answer("We cannot tell.") is None
+
+
+def test_validate_pair_reasons():
+    ok = validate_pair("Find the hypotenuse of the triangle with legs 3 and 4.", "5", 0, 0, 15, 4000)
+    assert ok == ("ok", None)
+    assert validate_pair("Find x.", "5", 0, 0, 15, 4000)[1].startswith("question shorter")
+    assert validate_pair("The weather was pleasant in the valley today.", "5", 0, 0, 15, 4000)[1] == "no question or task in the text"
+    assert validate_pair("Find the area of the triangle in 3 steps.", None, 0, 0, 15, 4000)[1] == "the page states no answer"
+    assert validate_pair("Find the area of the triangle shown in the figure.", "6", 0, 1, 15, 4000)[1] == "refers to a figure but no image could be read"
+    assert validate_pair("Find the area of the triangle shown in the figure.", "6", 1, 0, 15, 4000) == ("ok", None)

@@ -1,0 +1,110 @@
+"""The whole pipeline on a small generated sample web, run twice."""
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs.run_pipeline import before, pipeline
+from runtime.cli import main
+from runtime.tables import MODELS, Tables
+from sampleweb.evaluate import score
+from tests.conftest import REPO, free_port, make_config, settings_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def runs(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    settings = {
+        "sample_web.enabled": "true",
+        "sample_web.port": port,
+        "sample_web.content_pages": 30,
+        "sample_web.seed_fraction": 0.6,
+        "network.allow_private": f"['*.localhost:{port}']",
+        "render.page_timeout_s": 4,
+        "render.network_idle_timeout_s": 1,
+        "tracking.enabled": "true",
+        "stages.batch_rows": 200,
+    }
+    config = make_config(tmp, **settings)
+    argv = ["--conf", str(REPO / "conf" / "local.yaml")] + [f"--set={k}={v}" for k, v in settings_for(tmp, **settings).items()]
+    tables = Tables(spark, config.tables, tmp / "_staging")
+
+    def snapshot():
+        return {name: (tables.version(name), sorted(map(repr, tables.read(name).collect()))) for name in MODELS}
+
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "e2e-first"], before=before) == 0
+    first = snapshot()
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "e2e-second"], before=before) == 0
+    second = snapshot()
+    return config, tables, first, second
+
+
+def test_every_table_is_delta_and_its_history_carries_the_run_id(runs, spark):
+    config, tables, _, _ = runs
+    for name in MODELS:
+        assert DeltaTable.isDeltaTable(spark, tables.location(name)), name
+        metadata = {r["userMetadata"] for r in tables.history(name).collect()}
+        assert "e2e-first" in metadata, name
+        assert tables.read(name).count() > 0, name
+
+
+def test_final_qas_match_the_ground_truth(runs):
+    config, tables, _, _ = runs
+    result = score(tables, config.sample_web.dir, config.urls.tracking_params)
+    assert result.expected >= 20
+    assert result.recall >= 0.90, result
+    assert result.precision >= 0.95, result
+    assert result.answer_accuracy >= 0.95, result
+
+
+def test_second_run_adds_no_rows_and_changes_none(runs):
+    _, _, first, second = runs
+    assert second == first
+
+
+def test_failures_are_status_rows_and_the_run_completes(runs):
+    _, tables, _, _ = runs
+    pages = {r["status"]: r["reason"] for r in tables.read("pages").where("status != 'ok'").collect()}
+    assert pages.get("http_error") == "HTTP 500"
+    assert "timeout" in pages
+    seeds = tables.read("seeds").where("status = 'unreadable'").collect()
+    assert len(seeds) == 1 and seeds[0]["source"].endswith("seed_broken.jpg") and seeds[0]["reason"]
+    blocked = tables.read("urls").where("status = 'blocked'").collect()
+    assert blocked and all("block list" in r["reason"] and r["hit_ids"] for r in blocked)
+
+
+def test_final_qas_carry_lineage_to_their_seed(runs):
+    _, tables, _, _ = runs
+    qa = tables.read("final_qas").where("status = 'ok' AND has_images").first()
+    url = tables.read("urls").where(f"url_id = '{qa['page_id']}'").first()
+    assert url["url"] == qa["url"] and set(qa["seed_ids"]) == set(url["seed_ids"])
+    hits = tables.read("search_hits").where(F.col("hit_id").isin(qa["hit_ids"])).collect()
+    assert hits and {h["seed_id"] for h in hits} <= set(qa["seed_ids"])
+    assert tables.read("seeds").where(f"seed_id = '{qa['seed_ids'][0]}' AND status = 'ok'").count() == 1
+    assert tables.read("candidate_qas").where(f"qa_id = '{qa['qa_id']}'").count() == 1
+    assert qa["answer_source"].startswith("page:")
+
+
+def test_mirrored_copies_merge_into_one_final_qa(runs):
+    _, tables, _, _ = runs
+    merged = tables.read("final_qas").where("size(source_qa_ids) > 1").collect()
+    pages = {r["qa_id"]: r["url"] for r in tables.read("candidate_qas").collect()}
+    for row in merged:
+        assert len({pages[q] for q in row["source_qa_ids"]}) == len(row["source_qa_ids"])
+
+
+def test_mlflow_run_records_config_counts_and_versions(runs):
+    import mlflow
+
+    config, tables, first, _ = runs
+    mlflow.set_tracking_uri(f"sqlite:///{config.run.work_dir / 'mlflow.db'}")
+    found = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string="tags.pipeline_run_id = 'e2e-first'")
+    assert len(found) == 1
+    run = mlflow.get_run(found.iloc[0]["run_id"])
+    assert run.data.params["render.page_timeout_s"] == "4.0"
+    assert run.data.metrics["pages.rows_in"] > 0
+    assert run.data.params["validate.wrote.final_qas.version"].isdigit()
+    assert run.data.params["pages.read.urls.version"].isdigit()
+    assert run.data.metrics["funnel.final_qas"] == tables.read("final_qas").where("status = 'ok'").count()

@@ -1,0 +1,109 @@
+"""The stage runner: only new keys, MERGE on the key, run ids, batches, crashes."""
+import pandas as pd
+import pytest
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from runtime.context import Context
+from runtime.stage import Stage, run_stage
+from runtime.tables import Tables
+from runtime.tracking import Tracker
+from schemas.search_hits import SearchHit
+from tests.conftest import make_config
+
+
+def context(spark, tmp_path, run_id, **overrides) -> Context:
+    config = make_config(tmp_path, **overrides)
+    tables = Tables(spark, config.tables, tmp_path / "_staging")
+    tables.set_run_id(run_id)
+    return Context(config, spark, tables, run_id, Tracker(config.tracking))
+
+
+class Doubling(Stage):
+    """Each input n gives hits n and n+1000 (n divisible by 5 gives none); optionally fails."""
+
+    name = "toy"
+    inputs = ()
+    output = SearchHit
+
+    def __init__(self, inputs_n, fail_on=None):
+        self.inputs_n = inputs_n
+        self.fail_on = fail_on
+        self.calls = 0
+
+    def source(self, ctx):
+        return ctx.spark.createDataFrame([(str(n),) for n in self.inputs_n], "input_key string")
+
+    def transform(self, ctx, batch: DataFrame) -> DataFrame:
+        self.calls += 1
+        if self.fail_on is not None and self.calls == self.fail_on:
+            raise RuntimeError("killed mid-run")
+
+        def rows(batches):
+            for pdf in batches:
+                out = []
+                for key in pdf["input_key"]:
+                    n = int(key)
+                    if n % 5 == 0:
+                        continue
+                    for m in (n, n + 1000):
+                        out.append(SearchHit.row(hit_id=f"h{m}", seed_id=key, provider="toy", round=1, rank=1, url=f"http://x/{m}"))
+                yield pd.DataFrame(out, columns=SearchHit.transform_schema().fieldNames())
+
+        return batch.mapInPandas(rows, SearchHit.transform_schema())
+
+
+def table_rows(ctx):
+    return sorted(tuple(r) for r in ctx.tables.read("search_hits").drop("run_id").collect())
+
+
+def test_second_run_processes_nothing_and_commits_nothing(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-a")
+    first = run_stage(ctx, Doubling(range(1, 11)))
+    assert (first.rows_in, first.rows_inserted) == (10, 16)
+    versions = {name: ctx.tables.version(name) for name in ("search_hits", "stage_progress")}
+    ctx2 = context(spark, tmp_path, "run-b")
+    second_stage = Doubling(range(1, 11))
+    second = run_stage(ctx2, second_stage)
+    assert (second.rows_in, second.rows_inserted, second_stage.calls) == (0, 0, 0)
+    assert {name: ctx2.tables.version(name) for name in versions} == versions
+    # inputs that produced no rows (5, 10) are remembered too
+    done = {r["input_key"] for r in ctx.tables.read("stage_progress").collect()}
+    assert {"5", "10"} <= done
+
+
+def test_only_new_keys_are_processed_and_stamped_with_their_run(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-a")
+    run_stage(ctx, Doubling(range(1, 5)))
+    ctx2 = context(spark, tmp_path, "run-b")
+    stats = run_stage(ctx2, Doubling(range(1, 8)))
+    assert stats.rows_in == 3
+    runs = {r["hit_id"]: r["run_id"] for r in ctx.tables.read("search_hits").collect()}
+    assert runs["h1"] == "run-a" and runs["h6"] == "run-b"
+    history = ctx.tables.history("search_hits").select("operation", "userMetadata").collect()
+    assert {h["userMetadata"] for h in history} == {"run-a", "run-b"}
+    assert {h["operation"] for h in history} >= {"MERGE"}
+
+
+def test_killed_run_then_rerun_equals_uninterrupted_run(spark, tmp_path):
+    clean = context(spark, tmp_path / "clean", "run-x", **{"stages.batch_rows": 4})
+    run_stage(clean, Doubling(range(1, 13)))
+    crashed = context(spark, tmp_path / "crashed", "run-y", **{"stages.batch_rows": 4})
+    with pytest.raises(RuntimeError, match="killed mid-run"):
+        run_stage(crashed, Doubling(range(1, 13), fail_on=3))
+    committed = crashed.tables.read("stage_progress").count()
+    assert 0 < committed < 12
+    assert 0 < len(table_rows(crashed)) < len(table_rows(clean))
+    stats = run_stage(crashed, Doubling(range(1, 13)))
+    assert stats.rows_in == 12 - committed  # the committed batches are not redone
+    assert table_rows(crashed) == table_rows(clean)
+
+
+def test_merge_refuses_repeated_keys_and_wrong_schema(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-a")
+    row = SearchHit.row(hit_id="h", seed_id="s", provider="p", round=1, rank=1, url="http://x")
+    df = spark.createDataFrame([row, row], SearchHit.transform_schema()).withColumn("run_id", F.lit("run-a"))
+    with pytest.raises(ValueError, match="repeat key hit_id"):
+        ctx.tables.merge("search_hits", df)
+    with pytest.raises(TypeError, match="missing column url"):
+        ctx.tables.stage_rows("toy", df.drop("url"), SearchHit)
