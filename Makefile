@@ -7,6 +7,7 @@ INSTALLED := $(VENV)/.installed
 JARS := .jars/.resolved
 CHROMIUM := /usr/bin/chromium
 CONF ?= conf/local.yaml
+PYTEST_ARGS ?=
 
 .PHONY: demo test install clean
 
@@ -14,7 +15,7 @@ demo: install
 	$(PY) -m jobs.run_pipeline --conf $(CONF)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(INSTALLED) $(JARS) $(CHROMIUM)
 

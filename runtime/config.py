@@ -100,6 +100,7 @@ class RenderConfig(Section):
 
 
 class ImagesConfig(Section):
+    concurrency: int = Field(8, ge=1)  # downloads at once per Spark task
     timeout_s: float = Field(10, gt=0)
     max_bytes: int = Field(10_000_000, ge=1)
     min_side: int = Field(100, ge=1)

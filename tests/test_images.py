@@ -1,3 +1,4 @@
+import functools
 import io
 
 import pandas as pd
@@ -13,6 +14,7 @@ def png(size=(200, 150), color=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
+@functools.lru_cache(maxsize=1)
 def bomb() -> bytes:
     # A tiny file that claims 50,000 x 50,000 pixels.
     buffer = io.BytesIO()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -79,8 +80,9 @@ def fetch_partitions(images: ImagesConfig, network: NetworkConfig):
         )
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            rows = [one(*values) for values in zip(batch["image_id"], batch["url"], batch["page_id"])]
-            yield pd.DataFrame(rows, columns=ImageRecord.transform_schema().fieldNames())
+        with ThreadPoolExecutor(max_workers=images.concurrency) as pool:
+            for batch in batches:
+                rows = list(pool.map(one, batch["image_id"], batch["url"], batch["page_id"]))
+                yield pd.DataFrame(rows, columns=ImageRecord.transform_schema().fieldNames())
 
     return run
