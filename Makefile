@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.installed-test
 JARS := .jars/.resolved
 CHROMIUM := /usr/bin/chromium
 CONF ?= conf/local.yaml
@@ -14,7 +15,7 @@ PYTEST_ARGS ?=
 demo: install
 	$(PY) -m jobs.run_pipeline --conf $(CONF)
 
-test: install
+test: install $(TEST_INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(INSTALLED) $(JARS) $(CHROMIUM)
@@ -22,7 +23,12 @@ install: $(INSTALLED) $(JARS) $(CHROMIUM)
 $(INSTALLED): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# The test tools and the training extra (torch, transformers, datasets) for its tests.
+$(TEST_INSTALLED): setup.py | $(INSTALLED)
+	$(PY) -m pip install -q -e '.[test,train]'
 	touch $@
 
 # Delta Lake JARs from Maven Central into .jars/, checksum-verified; never at run time.

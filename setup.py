@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="Web-mined image + question + answer data for vision-language models, on Spark and Delta Lake",
     python_requires=">=3.10",
-    packages=["runtime", "schemas", "udfs", "jobs", "sampleweb"],
+    packages=["runtime", "schemas", "udfs", "jobs", "sampleweb", "training"],
     package_data={"udfs": ["tree.js"]},
     install_requires=[
         "pyspark==4.1.1",
@@ -20,5 +20,9 @@ setup(
         "pyarrow>=15",
         "numpy>=1.26",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # The training stage only: torch from PyPI is a large CUDA build.
+        "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],
+    },
 )

@@ -37,12 +37,18 @@ def run_stages(ctx: Context, stages: Sequence[Stage]) -> list[StageStats]:
     return results
 
 
-def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
+def load_or_exit(job: str, argv: Sequence[str] | None) -> tuple[argparse.Namespace, PipelineConfig | None]:
     args = parse_args(job, argv)
     try:
-        config = load_config(args.conf, args.set)
+        return args, load_config(args.conf, args.set)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return args, None
+
+
+def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
+    args, config = load_or_exit(job, argv)
+    if config is None:
         return 2
     with pipeline_run(config, job, args.run_id) as ctx:
         if before is not None:

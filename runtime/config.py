@@ -116,6 +116,39 @@ class ValidateConfig(Section):
     max_question_chars: int = Field(4000, ge=1)
 
 
+class TrainConfig(Section):
+    """Fine-tuning from a pinned version of final_qas; defaults are the reference's hyperparameters."""
+
+    table_version: int | None = None  # None: the latest version, recorded with the run
+    output_dir: Path = Path("work/train")
+    checkpoint: Path | None = None  # a saved LLaVA-style model + processor (SigLIP / projector / Qwen2.5-7B)
+    external_data: Path | None = None  # conversation JSONL to mix in; None: no mix
+    mix_ratio: float = Field(0.9, gt=0, le=1)  # our share of the mix (9:1)
+    seed: int = 0
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    vision_learning_rate: float = Field(2e-6, gt=0)
+    scheduler: Literal["cosine"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    max_length: int = Field(8192, ge=16)
+    gradient_accumulation: int = Field(1, ge=1)
+    num_processes: int = Field(1, ge=1)
+    use_gpu: bool = False
+    repeat_first_batch: bool = False  # overfit one example: a smoke check that the loss falls
+
+
+class EvaluateConfig(Section):
+    """The hand-off to lmms-eval for a trained checkpoint (run where the weights and benchmarks are)."""
+
+    checkpoint: Path | None = None
+    model: str = "llava_onevision"  # lmms-eval's model adapter for LLaVA-NeXT / OneVision checkpoints
+    tasks: list[str] = ["mmmu_pro", "mathverse_testmini", "dynamath"]
+    batch_size: int = Field(1, ge=1)
+    conv_template: str = "qwen_1_5"
+    output_dir: Path = Path("work/eval")
+
+
 class StagesConfig(Section):
     # Rows of new input committed together; a killed run loses at most one batch.
     batch_rows: int = Field(400, ge=1)
@@ -137,6 +170,8 @@ class PipelineConfig(Section):
     extract: ExtractConfig = ExtractConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     stages: StagesConfig = StagesConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

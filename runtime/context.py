@@ -29,7 +29,9 @@ def new_run_id() -> str:
 
 
 @contextmanager
-def pipeline_run(config: PipelineConfig, job: str, run_id: str | None = None, spark: SparkSession | None = None) -> Iterator[Context]:
+def pipeline_run(
+    config: PipelineConfig, job: str, run_id: str | None = None, spark: SparkSession | None = None, serve_sample_web: bool = True
+) -> Iterator[Context]:
     """Open a run: Spark, tables stamped with the run id, MLflow run, sample web if enabled."""
     run_id = run_id or new_run_id()
     spark = spark or build_session(config.spark)
@@ -38,7 +40,7 @@ def pipeline_run(config: PipelineConfig, job: str, run_id: str | None = None, sp
     tables.set_run_id(run_id)
     failed = True
     with ExitStack() as stack:
-        if config.sample_web.enabled:
+        if config.sample_web.enabled and serve_sample_web:
             from sampleweb.server import serve
 
             stack.enter_context(serve(config.sample_web.dir, config.sample_web.bind, config.sample_web.port))

@@ -77,6 +77,35 @@ class Tracker:
         mlflow.log_dict(funnel, "funnel.json")
         mlflow.log_text(text, "summary.txt")
 
+    def log_params(self, params: dict[str, object], prefix: str = "") -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        flat: dict[str, str] = {}
+        _flatten(prefix, params, flat)
+        mlflow.log_params(flat)
+
+    def log_dataset(self, df, path: str, version: int, name: str) -> None:
+        """Record a Delta table version as the run's training input."""
+        if self.run is None:
+            return
+        import mlflow
+        from mlflow.data.delta_dataset_source import DeltaDatasetSource
+        from mlflow.data.spark_dataset import SparkDataset
+
+        # Built directly: from_spark() takes version 0 for "latest".
+        source = DeltaDatasetSource(path=path, delta_table_version=version)
+        mlflow.log_input(SparkDataset(df=df, source=source, name=name), context="training")
+        mlflow.set_tags({f"data.{name}.path": path, f"data.{name}.version": str(version)})
+
+    def log_artifacts(self, folder: str, artifact_path: str) -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        mlflow.log_artifacts(folder, artifact_path)
+
     def end(self, failed: bool = False) -> str | None:
         if self.run is None:
             return None
