@@ -22,7 +22,7 @@ install: $(INSTALLED) $(JARS) $(CHROMIUM)
 $(INSTALLED): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[spark,test]'
 	touch $@
 
 # Delta Lake JARs from Maven Central into .jars/, checksum-verified; never at run time.
