@@ -211,9 +211,9 @@ class VersionDiff:
                 f"  {row['change']:<8} {self.key}={row[self.key]}  by run {row['run_id']} (v{row['version']} {row['operation']})"
                 + (f"  {what}" if what else "")
             )
-        shown = min(limit, sum(counts.values()))
-        if shown < sum(counts.values()):
-            lines.append(f"  ... {sum(counts.values()) - shown} more")
+        total = sum(counts.values())
+        if total > limit:
+            lines.append(f"  ... {total - limit} more")
         return "\n".join(lines)
 
 
