@@ -82,9 +82,8 @@ display(tables.read("urls").select("url_id", "url", "status", "reason", F.size("
 
 pages = tables.read("pages")
 display(pages.select("url_id", "url", "status", "reason", "http_status", "title", "text_chars", F.size("tree").alias("nodes")))
-page = pages.where("status = 'ok'").orderBy(F.desc("text_chars")).select("url_id", "tree").first()
-if page is not None:
-    display(spark.createDataFrame(page["tree"]).select("kind", "text", "src", "collapsed", "block"))
+richest = pages.where("status = 'ok'").orderBy(F.desc("text_chars"), "url_id").limit(1)
+display(richest.select("url", F.posexplode("tree").alias("position", "node")).select("url", "position", "node.*"))
 
 # COMMAND ----------
 
