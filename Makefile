@@ -23,12 +23,12 @@ install: $(INSTALLED) $(JARS) $(CHROMIUM)
 $(INSTALLED): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[spark]'
 	touch $@
 
 # The test tools and the training extra (torch, transformers, datasets) for its tests.
 $(TEST_INSTALLED): setup.py | $(INSTALLED)
-	$(PY) -m pip install -q -e '.[test,train]'
+	$(PY) -m pip install -q -e '.[spark,test,train]'
 	touch $@
 
 # Delta Lake JARs from Maven Central into .jars/, checksum-verified; never at run time.

@@ -7,9 +7,9 @@ setup(
     python_requires=">=3.10",
     packages=["runtime", "schemas", "udfs", "jobs", "sampleweb", "training"],
     package_data={"udfs": ["tree.js"]},
+    # Spark and Delta are the `spark` extra: Databricks brings its own, and a second
+    # pyspark installed over the runtime's breaks it. Everywhere else: pip install '.[spark]'.
     install_requires=[
-        "pyspark==4.1.1",
-        "delta-spark==4.1.0",
         "playwright==1.65.2",
         "pydantic>=2.7,<3",
         "pyyaml>=6",
@@ -19,8 +19,10 @@ setup(
         "pandas>=2.2,<3",
         "pyarrow>=15",
         "numpy>=1.26",
+        "matplotlib>=3.8",
     ],
     extras_require={
+        "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
         # The training stage only: torch from PyPI is a large CUDA build.
         "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],

@@ -11,10 +11,16 @@ from runtime.report import funnel, summary
 from runtime.stage import Stage, StageStats, run_stage
 
 
+def config_options() -> argparse.ArgumentParser:
+    """--conf and --set, for every command line (a parent parser)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--conf", default="conf/local.yaml", help="YAML configuration (default: conf/local.yaml)")
+    options.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting, e.g. render.concurrency=8")
+    return options
+
+
 def parse_args(job: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=job, description=f"Run the {job} job.")
-    parser.add_argument("--conf", default="conf/local.yaml", help="YAML configuration (default: conf/local.yaml)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting, e.g. render.concurrency=8")
+    parser = argparse.ArgumentParser(prog=job, description=f"Run the {job} job.", parents=[config_options()])
     parser.add_argument("--run-id", default=None, help="reuse a run id (default: a new one)")
     return parser.parse_args(argv)
 

@@ -35,16 +35,21 @@ class SparkConfig(Section):
 
 
 class TablesConfig(Section):
-    # Path mode: every table is a Delta folder under root. Catalog mode (Databricks,
-    # Unity Catalog): every table is `<catalog>.<name>`.
-    root: Path = Path("work/tables")
+    # Path mode: every table is a Delta folder under root, a local folder or a URI that
+    # every node reaches (hdfs://, s3a://, abfss://). Catalog mode (Databricks, Unity
+    # Catalog): every table is `<catalog>.<name>`, e.g. `main.webmine.final_qas`.
+    root: str = "work/tables"
     catalog: str | None = None
+    # Where stages fix their batches as Delta tables; executors write there, so on a
+    # cluster it must be shared storage too. Empty: `<run.work_dir>/_staging`.
+    staging: str | None = None
 
 
 class TrackingConfig(Section):
     enabled: bool = True
     uri: str = "sqlite:///work/mlflow.db"
-    artifact_root: Path = Path("work/mlartifacts")
+    # Empty: the tracking server chooses (Databricks does).
+    artifact_root: Path | None = Path("work/mlartifacts")
     experiment: str = "webmine"
 
 
@@ -174,6 +179,9 @@ class PipelineConfig(Section):
     evaluate: EvaluateConfig = EvaluateConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def staging_root(self) -> str:
+        return self.tables.staging or str(self.run.work_dir / "_staging")
 
     def seed_source(self) -> Path:
         return self.seeds.source or self.sample_web.dir / "seeds" / "manifest.csv"

@@ -35,7 +35,7 @@ def pipeline_run(
     """Open a run: Spark, tables stamped with the run id, MLflow run, sample web if enabled."""
     run_id = run_id or new_run_id()
     spark = spark or build_session(config.spark)
-    tables = Tables(spark, config.tables, config.run.work_dir / "_staging")
+    tables = Tables(spark, config.tables, config.staging_root())
     tracker = Tracker(config.tracking)
     tables.set_run_id(run_id)
     failed = True

@@ -1,6 +1,8 @@
 """The funnel and the end-of-run summary, read from the tables themselves."""
 from __future__ import annotations
 
+import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from runtime.stage import StageStats
@@ -53,6 +55,13 @@ def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[
     if problems:
         lines += ["", "not ok, by reason:"]
         lines += [f"  {table:<10} {status:<12} {n:>6}  e.g. {reason}" for table, status, n, reason in problems]
-    where = tables.config.catalog or str(tables.config.root.resolve())
-    lines += ["", f"tables: {where}", f"mlflow: {tracking}"]
+    lines += ["", f"tables: {tables.where()}", f"mlflow: {tracking}"]
     return "\n".join(lines)
+
+
+def as_text(frame: DataFrame | pd.DataFrame, limit: int = 50, width: int = 60) -> str:
+    """A table as aligned text: its first `limit` rows, cells cut at `width` characters."""
+    table = frame.limit(limit).toPandas() if isinstance(frame, DataFrame) else frame.head(limit)
+    if table.empty:
+        return "(no rows)"
+    return table.to_string(index=False, max_colwidth=width)

@@ -1,7 +1,10 @@
 """The table registry and all Delta IO: table name -> path (or catalog name)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -15,30 +18,47 @@ MODELS: dict[str, type[TableModel]] = {model.table: model for model in ALL_TABLE
 RUN_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
 
+def absolute_location(base: str | Path) -> str:
+    """A local folder made absolute; a URI (hdfs:///x, s3a://bucket/x, abfss://...) as it is."""
+    base = str(base)
+    return base.rstrip("/") if len(urlsplit(base).scheme) > 1 else str(Path(base).resolve())
+
+
+def join_location(base: str | Path, name: str) -> str:
+    return f"{absolute_location(base)}/{name}"
+
+
 class Tables:
-    def __init__(self, spark: SparkSession, config: TablesConfig, staging_root: Path):
+    def __init__(self, spark: SparkSession, config: TablesConfig, staging_root: str | Path):
         self.spark = spark
         self.config = config
-        self.staging_root = staging_root
+        self.staging_root = str(staging_root)
         self._known: set[str] = set()
 
     # ---- where ------------------------------------------------------------------
+    def where(self) -> str:
+        """The catalog, or the folder or URI, that holds the tables."""
+        return self.config.catalog or absolute_location(self.config.root)
+
     def location(self, name: str) -> str:
         if name not in MODELS:
             raise KeyError(f"unknown table {name!r}; known: {', '.join(sorted(MODELS))}")
-        if self.config.catalog:
-            return f"{self.config.catalog}.{name}"
-        return str(self.config.root.resolve() / name)
+        return self._place(name)
+
+    def _place(self, name: str) -> str:
+        return f"{self.config.catalog}.{name}" if self.config.catalog else join_location(self.config.root, name)
 
     def _delta(self, name: str) -> DeltaTable:
         where = self.location(name)
         return DeltaTable.forName(self.spark, where) if self.config.catalog else DeltaTable.forPath(self.spark, where)
 
-    def exists(self, name: str) -> bool:
-        where = self.location(name)
+    def _present(self, where: str) -> bool:
         if self.config.catalog:
             return self.spark.catalog.tableExists(where)
         return DeltaTable.isDeltaTable(self.spark, where)
+
+    def exists(self, name: str) -> bool:
+        return self._present(self.location(name))
 
     # ---- read -------------------------------------------------------------------
     def ensure(self, name: str) -> None:
@@ -53,10 +73,18 @@ class Tables:
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         self.ensure(name)
+        return self._load(self.location(name), version)
+
+    def _load(self, where: str, version: int | None = None) -> DataFrame:
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        return reader.table(self.location(name)) if self.config.catalog else reader.load(self.location(name))
+        return reader.table(where) if self.config.catalog else reader.load(where)
+
+    def find(self, name: str) -> DataFrame | None:
+        """A table that another component writes and this registry may not know yet; None if absent."""
+        where = self._place(name)
+        return self._load(where) if self._present(where) else None
 
     def version(self, name: str) -> int:
         self.ensure(name)
@@ -68,7 +96,7 @@ class Tables:
 
     # ---- write ------------------------------------------------------------------
     def _stage(self, folder: str, df: DataFrame) -> DataFrame:
-        path = str((self.staging_root / folder).resolve())
+        path = join_location(self.staging_root, folder)
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
         return self.spark.read.format("delta").load(path)
 
@@ -112,12 +140,27 @@ class Tables:
         else:
             writer.save(self.location(name))
 
+    def restore(self, name: str, version: int) -> dict[str, int]:
+        """Bring the table back to an earlier version, as a new commit; returns Delta's restore metrics."""
+        metrics = self._delta(name).restoreToVersion(version).first()
+        return {key: int(value) for key, value in metrics.asDict().items()}
+
     def set_run_id(self, run_id: str | None) -> None:
         """Stamp every following Delta commit with the pipeline run id."""
         if run_id is None:
             self.spark.conf.unset(RUN_METADATA_CONF)
         else:
             self.spark.conf.set(RUN_METADATA_CONF, run_id)
+
+    @contextmanager
+    def stamped(self, run_id: str) -> Iterator[None]:
+        """Stamp the commits made inside with run_id, then go back to the run id before."""
+        before = self.spark.conf.get(RUN_METADATA_CONF, None)
+        self.set_run_id(run_id)
+        try:
+            yield
+        finally:
+            self.set_run_id(before)
 
 
 def with_run_id(df: DataFrame, run_id: str) -> DataFrame:

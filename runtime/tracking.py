@@ -40,7 +40,9 @@ class Tracker:
 
         mlflow.set_tracking_uri(self.uri)
         experiment = mlflow.get_experiment_by_name(self.config.experiment)
-        if experiment is None:
+        if experiment is None and self.config.artifact_root is None:
+            mlflow.create_experiment(self.config.experiment)
+        elif experiment is None:
             artifacts = self.config.artifact_root.resolve()
             artifacts.mkdir(parents=True, exist_ok=True)
             mlflow.create_experiment(self.config.experiment, artifact_location=artifacts.as_uri())

@@ -133,3 +133,67 @@ def wait_until():
         return False
 
     return wait
+
+
+@dataclass
+class AuditedRuns:
+    """Two pipeline runs over one sample web, with a hand review between them."""
+
+    config: PipelineConfig
+    settings: dict[str, str]  # the overrides of conf/local.yaml that the second run used
+    tables: object
+    reviewed: list[str]  # final_ids the review rejected
+    versions: dict[str, dict[str, int]]  # "first" / "review" / "second" -> table -> version after it
+    final_qas: dict[str, dict[str, dict]]  # the same moments -> final_id -> row
+    urls: dict[str, dict[str, dict]]
+
+
+@pytest.fixture(scope="session")
+def audited_runs(spark, tmp_path_factory):
+    """A first run on a few seeds; a review that rejects two final QAs by hand (an UPDATE
+    stamped as run `audit-review`); a second run with more seeds (a config change)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    from jobs.run_pipeline import before, pipeline
+    from runtime.cli import main
+    from runtime.tables import MODELS, Tables
+
+    tmp = tmp_path_factory.mktemp("audited")
+    port = free_port()
+    common = {
+        "sample_web.enabled": "true",
+        "sample_web.port": port,
+        "sample_web.content_pages": 15,
+        "network.allow_private": f"['*.localhost:{port}']",
+        "render.page_timeout_s": 4,
+        "render.network_idle_timeout_s": 1,
+        "stages.batch_rows": 200,
+    }
+    config = make_config(tmp, **common)
+    tables = Tables(spark, config.tables, tmp / "_staging")
+    versions, final_qas, urls = {}, {}, {}
+
+    def run(run_id: str, seed_fraction: float) -> dict[str, str]:
+        settings = settings_for(tmp, **common, **{"sample_web.seed_fraction": seed_fraction})
+        argv = ["--conf", str(REPO / "conf" / "local.yaml"), "--run-id", run_id] + [f"--set={k}={v}" for k, v in settings.items()]
+        assert main("run_pipeline", pipeline, argv, before=before) == 0
+        return settings
+
+    def snapshot(moment: str) -> None:
+        versions[moment] = {name: tables.version(name) for name in MODELS}
+        final_qas[moment] = {r["final_id"]: r.asDict(recursive=True) for r in tables.read("final_qas").collect()}
+        urls[moment] = {r["url_id"]: r.asDict(recursive=True) for r in tables.read("urls").collect()}
+
+    run("audit-first", 0.1)
+    snapshot("first")
+    reviewed = sorted(k for k, row in final_qas["first"].items() if row["status"] == "ok")[:2]
+    with tables.stamped("audit-review"):
+        DeltaTable.forPath(spark, tables.location("final_qas")).update(
+            F.col("final_id").isin(reviewed),
+            {"status": F.lit("rejected"), "reason": F.lit("manual review: figure does not match"), "run_id": F.lit("audit-review")},
+        )
+    snapshot("review")
+    settings = run("audit-second", 0.8)
+    snapshot("second")
+    return AuditedRuns(config, settings, tables, reviewed, versions, final_qas, urls)

@@ -65,3 +65,31 @@ def test_blocklist_file_is_read_and_missing_file_is_an_error(tmp_path):
     config = load_config(None, [f"urls.blocklist_file={tmp_path / 'none.txt'}"])
     with pytest.raises(ConfigError, match="urls.blocklist_file"):
         config.blocked_hosts()
+
+
+@pytest.mark.parametrize("name", ["local.yaml", "cluster.yaml", "databricks.yaml"])
+def test_every_shipped_configuration_validates(name):
+    config = load_config(REPO / "conf" / name)
+    assert config.spark.master
+
+
+def test_cluster_and_databricks_configurations_keep_tables_on_shared_storage():
+    cluster = load_config(REPO / "conf" / "cluster.yaml")
+    assert not cluster.spark.master.startswith("local") and not cluster.sample_web.enabled
+    assert cluster.tables.root.startswith("hdfs://") and cluster.staging_root().startswith("hdfs://")
+    assert cluster.network.allow_private == []
+    databricks = load_config(REPO / "conf" / "databricks.yaml")
+    assert databricks.tables.catalog == "main.webmine" and databricks.staging_root().startswith("/Volumes/")
+    assert databricks.tracking.uri == "databricks" and databricks.tracking.artifact_root is None
+
+
+def test_table_locations_under_a_folder_a_uri_or_a_catalog(tmp_path):
+    from runtime.tables import Tables, join_location
+
+    assert join_location("hdfs:///webmine/tables/", "urls") == "hdfs:///webmine/tables/urls"
+    assert join_location("s3a://bucket/webmine", "urls") == "s3a://bucket/webmine/urls"
+    assert join_location(tmp_path / "t", "urls") == str(tmp_path / "t" / "urls")
+    catalog = Tables(None, load_config(REPO / "conf" / "databricks.yaml").tables, "/tmp/staging")
+    assert catalog.location("final_qas") == "main.webmine.final_qas" and catalog.where() == "main.webmine"
+    with pytest.raises(KeyError, match="unknown table 'answerz'"):
+        catalog.location("answerz")
