@@ -6,7 +6,6 @@ The rule-based engine is the default; `llm.engine: llm` sends each page's tree t
 """
 from __future__ import annotations
 
-import json
 import sys
 from typing import Iterator
 
@@ -22,7 +21,7 @@ from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
 from udfs.extraction import extract_partitions, final_answer, tree_text
-from udfs.llm import ExtractReply, build_request, load_prompt, parse_choices
+from udfs.llm import build_request, load_prompt, parse_choices
 
 REQUESTS = T.StructType(
     [T.StructField("input_key", T.StringType()), T.StructField("url", T.StringType()), T.StructField("image_urls", T.ArrayType(T.StringType()))]
