@@ -67,7 +67,7 @@ def estimate(ctx: Context) -> list[dict]:
                      "max_cost_usd": cost_usd(llm.prices.get(settings.model), tokens_in, tokens_out)})
     judged = rows[-1]["requests"] * 2
     judge = llm.judge
-    rows.append({"task": "judges (at most)", "model": judge.model, "requests": judged, "prompt_tokens": judged * 300,
+    rows.append({"task": "judge", "model": judge.model, "requests": judged, "prompt_tokens": judged * 300,
                  "max_output_tokens": judged * judge.max_tokens,
                  "max_cost_usd": cost_usd(llm.prices.get(judge.model), judged * 300, judged * judge.max_tokens)})
     return rows
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
         print(f"{r['task']:<18} {r['model']:<14} {r['requests']:>9} {r['prompt_tokens']:>11} {r['max_output_tokens']:>12} ${r['max_cost_usd']:>9.4f}")
     questions = next(r["requests"] for r in rows if r["task"] == "synthesize")
     total = sum(r["max_cost_usd"] for r in rows)
+    print("judge: consistency and alignment calls, at most two a question; symbolic matching saves most")
     print(f"total at most ${total:.4f}; at most ${total / max(1, questions):.5f} per question sent to synthesis")
     return 0
 
