@@ -334,9 +334,12 @@ def call_partitions(llm: LlmConfig, journal_dir: Path, run_id: str):
             os.fsync(journal.fileno())
             return record
 
+        async def all_of(batch: pd.DataFrame) -> list[dict]:
+            return await asyncio.gather(*(one(r) for r in batch.itertuples(index=False)))
+
         try:
             for batch in batches:
-                rows = loop.run_until_complete(asyncio.gather(*(one(r) for r in batch.itertuples(index=False))))
+                rows = loop.run_until_complete(all_of(batch))
                 yield pd.DataFrame(rows, columns=LlmCall.transform_schema().fieldNames())
         finally:
             journal.close()
