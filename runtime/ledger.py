@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from schemas.base import spark_schema
 from schemas.llm_calls import LlmCall
-from udfs.llm import call_partitions
+from udfs.llm import TASKS, api_key, call_partitions
 
 if TYPE_CHECKING:
     from runtime.context import Context
@@ -65,6 +65,8 @@ def resolve(ctx: "Context", stage: str, requests: DataFrame) -> DataFrame:
     pending = wanted.join(final, "request_id", "left_anti")
     if pending.limit(1).count():
         llm = ctx.config.llm
+        for endpoint in {llm.task(task).endpoint for task in TASKS}:
+            api_key(llm.endpoints[endpoint])  # fail here, naming the variable, rather than in every task
         calls = pending.repartition(llm.partitions, "request_id").mapInPandas(
             call_partitions(llm, journal_dir(ctx), ctx.run_id), LlmCall.transform_schema()
         )

@@ -7,16 +7,11 @@ import pytest
 
 from runtime.config import EndpointConfig, LlmConfig
 from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel, deverbalize, verbalize
+from tests.conftest import LLM_KEY_ENV as KEY_ENV
 from tests.conftest import REPO
 from udfs.llm import LlmClient, RateLimiter, build_request, load_prompt, parse_reply, request_id
 
 PROMPTS = REPO / "conf" / "prompts"
-KEY_ENV = "WEBMINE_TEST_LLM_KEY"
-
-
-@pytest.fixture(autouse=True)
-def api_key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "sk-test-not-a-secret")
 
 
 def config(server, **overrides) -> LlmConfig:
@@ -129,3 +124,20 @@ def test_rate_limiter_holds_requests_per_minute():
 def test_verbalized_answers_round_trip():
     assert verbalize("5.33 A") == "five point three three A"
     assert deverbalize("five point three three A") == "5.33 A"
+
+
+def test_call_partitions_journals_every_answer_as_it_arrives(tmp_path):
+    import pandas as pd
+
+    from udfs.llm import call_partitions
+
+    with OpenAICompatibleServer() as server:
+        cfg = config(server, prices={"gpt-4o-mini": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+        prompt = load_prompt(PROMPTS, "validate")
+        requests = pd.DataFrame([build_request(prompt, cfg.validate_, question=f"What is {i} squared?", image_list="none") for i in range(3)])
+        rows = pd.concat(list(call_partitions(cfg, tmp_path / "journal", "run-j")(iter([requests]))))
+    assert list(rows["status"]) == ["ok"] * 3
+    assert (rows["cost_usd"] > 0).all() and (rows["tokens_in"] > 0).all()
+    journaled = [json.loads(line) for path in (tmp_path / "journal").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(j["request_id"] for j in journaled) == sorted(requests["request_id"])
+    assert {j["run_id"] for j in journaled} == {"run-j"}

@@ -17,12 +17,12 @@ from runtime.config import load_config
 from runtime.tables import MODELS, Tables
 from sampleweb.corpus import generate
 from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel
+from tests.conftest import LLM_KEY_ENV as KEY_ENV
+from tests.conftest import LLM_TEST_KEY as SECRET
 from tests.conftest import REPO, free_port, settings_for
 from udfs.matching import equivalent
 
 pytestmark = pytest.mark.e2e
-KEY_ENV = "WEBMINE_TEST_LLM_KEY"
-SECRET = "sk-live-7f3a9c-never-written-anywhere"
 ANSWERING = synthesize_answers.STAGES + check_consistency.STAGES + align_answers.STAGES
 
 
@@ -49,14 +49,7 @@ def snapshot(tables):
 
 
 @pytest.fixture(scope="module")
-def key():
-    os.environ[KEY_ENV] = SECRET
-    yield SECRET
-    del os.environ[KEY_ENV]
-
-
-@pytest.fixture(scope="module")
-def llm_runs(spark, tmp_path_factory, key):
+def llm_runs(spark, tmp_path_factory):
     """Up to validation; synthesis killed part-way in a separate process; the full pipeline; a rerun."""
     tmp = tmp_path_factory.mktemp("llm")
     server = OpenAICompatibleServer()
@@ -193,7 +186,7 @@ def test_costs_are_counted_per_task_and_logged(llm_runs):
 
 
 @pytest.fixture(scope="module")
-def faulty_run(spark, tmp_path_factory, key):
+def faulty_run(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("llm_faults")
     faults = Faults(rate_429=0.10, rate_500=0.05, rate_timeout=0.02, rate_malformed=0.02, retry_after_s=0.01, hang_s=3)
     server = OpenAICompatibleServer(faults=faults, seed=3)
@@ -229,7 +222,7 @@ def test_after_faults_a_clean_rerun_settles_everything(faulty_run):
     assert tables.read("answers").count() == valid * config.llm.answers_per_question
 
 
-def test_batch_mode_submits_synthesis_and_a_later_run_collects_it(spark, tmp_path_factory, key):
+def test_batch_mode_submits_synthesis_and_a_later_run_collects_it(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("llm_batch")
     with OpenAICompatibleServer(batch_polls=1) as server:
         argv, config = world(tmp, server, content_pages=8, **{"llm.synthesis_mode": "batch"})
