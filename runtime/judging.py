@@ -24,8 +24,10 @@ FirstPass = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
 def first_pass_schema(output: T.StructType) -> T.StructType:
-    """The output columns plus input_key and the judge request (null when decided)."""
-    return T.StructType([T.StructField("input_key", T.StringType())] + list(output.fields) + REQUEST_FIELDS)
+    """The output columns plus input_key and the judge request (request_id null when decided;
+    an output with a request_id column records there the request that decided it)."""
+    extra = [f for f in REQUEST_FIELDS if f.name not in output.fieldNames()]
+    return T.StructType([T.StructField("input_key", T.StringType())] + list(output.fields) + extra)
 
 
 def decide(ctx: "Context", stage: str, rows: DataFrame, first: FirstPass, second: FirstPass, output: T.StructType) -> DataFrame:

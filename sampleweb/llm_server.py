@@ -152,6 +152,7 @@ class Counts:
     by_task: Counter = field(default_factory=Counter)
     by_body: Counter = field(default_factory=Counter)
     answered_bodies: set = field(default_factory=set)
+    answered_by_task: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     resent_after_answer: int = 0
 
@@ -253,8 +254,9 @@ class OpenAICompatibleServer:
             contents = [c[: max(1, len(c) // 3)] for c in contents]
             finish = "length"
         with self.lock:
-            if fault is None:
+            if fault is None and digest not in self.counts.answered_bodies:
                 self.counts.answered_bodies.add(digest)
+                self.counts.answered_by_task[task] += 1
         prompt_tokens = estimate_tokens(body)
         completion_tokens = sum(max(1, len(c) // 4) for c in contents)
         return 200, {}, {
