@@ -66,7 +66,7 @@ def first_pass(prompt, settings):
                     rows.append({"input_key": row.input_key, **final_row(row, same, "symbolic")})
                     continue
                 request = build_request(prompt, settings, question=row.question, synthesized=row.majority_answer, web=row.answer)
-                rows.append({"input_key": row.input_key, **request})
+                rows.append(judging.asking_row(OUTPUT, row.input_key, request))
             yield pd.DataFrame(rows, columns=columns)
 
     return run

@@ -56,7 +56,7 @@ def first_pass(prompt, settings):
                     rows.append({"input_key": final_id, **verdict(final_id, usable, groups, len(answers), "symbolic")})
                     continue
                 listing = "\n".join(f"{i}. {a['short_answer']}" for i, a in enumerate(usable, 1))
-                rows.append({"input_key": final_id, **build_request(prompt, settings, question=question, answers=listing)})
+                rows.append(judging.asking_row(OUTPUT, final_id, build_request(prompt, settings, question=question, answers=listing)))
             yield pd.DataFrame(rows, columns=columns)
 
     return run

@@ -30,6 +30,12 @@ def first_pass_schema(output: T.StructType) -> T.StructType:
     return T.StructType([T.StructField("input_key", T.StringType())] + list(output.fields) + extra)
 
 
+def asking_row(output: T.StructType, input_key: str, request: dict) -> dict:
+    """A first-pass row that asks the judge: output columns empty (arrays as [])."""
+    empty = {f.name: [] if isinstance(f.dataType, T.ArrayType) else None for f in output.fields}
+    return {"input_key": input_key, **empty, **request}
+
+
 def decide(ctx: "Context", stage: str, rows: DataFrame, first: FirstPass, second: FirstPass, output: T.StructType) -> DataFrame:
     """Output rows for `rows` (which carry input_key). The second pass sees each undecided row
     with its judge answer: request_id, judge_status, judge_reason, response."""
