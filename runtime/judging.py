@@ -27,7 +27,8 @@ def first_pass_schema(output: T.StructType) -> T.StructType:
     """The output columns plus input_key and the judge request (request_id null when decided;
     an output with a request_id column records there the request that decided it)."""
     extra = [f for f in REQUEST_FIELDS if f.name not in output.fieldNames()]
-    return T.StructType([T.StructField("input_key", T.StringType())] + list(output.fields) + extra)
+    nullable = [T.StructField(f.name, f.dataType, True) for f in output.fields]  # asking rows leave them empty
+    return T.StructType([T.StructField("input_key", T.StringType())] + nullable + extra)
 
 
 def asking_row(output: T.StructType, input_key: str, request: dict) -> dict:
