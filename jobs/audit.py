@@ -41,7 +41,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     restore.add_argument("table")
     restore.add_argument("version", type=int)
     restore.add_argument("--run-id", help="run id to stamp the restore commit with (default: a new one)")
-    commands.add_parser("costs", parents=[options], help="LLM calls, tokens and cost by stage and model")
+    commands.add_parser("costs", parents=[options], help="LLM calls, tokens and cost by task and model")
     args = parser.parse_args(argv)
     if args.command == "diff" and (args.run is None) == (args.from_version is None):
         parser.error("diff: give either FROM_VERSION [TO_VERSION] or --run RUN_ID")

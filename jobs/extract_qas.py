@@ -1,19 +1,67 @@
 """Find question / solution pairs in rendered pages, into `candidate_qas`.
 
+The rule-based engine is the default; `llm.engine: llm` sends each page's tree to a model.
+
     python -m jobs.extract_qas --conf conf/local.yaml
 """
 from __future__ import annotations
 
 import sys
+from typing import Iterator
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from runtime.cli import main
 from runtime.context import Context
+from runtime.keys import stable_id
+from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
-from udfs.extraction import extract_partitions
+from udfs.extraction import extract_partitions, final_answer, tree_text
+from udfs.llm import build_request, load_prompt, parse_choices
+
+REQUESTS = T.StructType(
+    [T.StructField("input_key", T.StringType()), T.StructField("url", T.StringType()), T.StructField("image_urls", T.ArrayType(T.StringType()))]
+    + [T.StructField(name, T.StringType()) for name in REQUEST_COLUMNS]
+)
+
+
+def extract_requests(prompt, settings):
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            rows = []
+            for url_id, url, tree in zip(batch["url_id"], batch["url"], batch["tree"]):
+                content, images = tree_text([dict(node) for node in tree])
+                rows.append({"input_key": url_id, "url": url, "image_urls": images, **build_request(prompt, settings, url=url, content=content)})
+            yield pd.DataFrame(rows, columns=REQUESTS.fieldNames())
+
+    return run
+
+
+def llm_pairs(engine: str):
+    """Candidate rows from extraction replies; image numbers map back to the page's URLs."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            rows = []
+            for url_id, url, images, response in zip(batch["input_key"], batch["url"], batch["image_urls"], batch["response"]):
+                images = list(images)
+                pick = lambda numbers: [images[n - 1] for n in numbers if 0 < n <= len(images)]
+                for reply in parse_choices("extract", response)[:1]:
+                    for pair in reply.pairs:
+                        solution = None if (pair.solution or "").strip().lower() in ("", "not found") else pair.solution
+                        rows.append(CandidateQA.row(
+                            qa_id=stable_id(url_id, pair.question), page_id=url_id, url=url, question=pair.question,
+                            solution=solution, answer=final_answer(solution or ""), question_images=pick(pair.question_images),
+                            solution_images=pick(pair.solution_images), pattern="llm", engine=engine,
+                        ))
+            unique = list({row["qa_id"]: row for row in rows}.values())
+            yield pd.DataFrame(unique, columns=CandidateQA.transform_schema().fieldNames())
+
+    return run
 
 
 class ExtractQAs(Stage):
@@ -25,8 +73,22 @@ class ExtractQAs(Stage):
         pages = ctx.tables.read("pages").where(F.col("status") == "ok")
         return pages.select("url_id", "url", "tree", F.col("url_id").alias("input_key"))
 
+    def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        llm = ctx.config.llm
+        return batch.select("url_id", "url", "tree").mapInPandas(extract_requests(load_prompt(llm.prompts_dir, "extract"), llm.extract), REQUESTS)
+
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        return batch.select("url_id", "url", "tree").mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+        if ctx.config.llm.engine == "rules":
+            return batch.select("url_id", "url", "tree").mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+        requests = self.requests(ctx, batch)
+        answered = resolve(ctx, self.name, requests).where(F.col("status") == "ok").select("request_id", "response")
+        engine = f"llm:{ctx.config.llm.extract.model}"
+        return requests.join(answered, "request_id").select("input_key", "url", "image_urls", "response").mapInPandas(
+            llm_pairs(engine), CandidateQA.transform_schema()
+        )
+
+    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
+        return None if ctx.config.llm.engine == "rules" else final_keys(ctx, self.requests(ctx, batch))
 
 
 STAGES = (ExtractQAs(),)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import sys
 
-from jobs import extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search, validate_qas
+from jobs import (
+    align_answers, check_consistency, extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search,
+    synthesize_answers, validate_qas,
+)
 from runtime.cli import main
 from runtime.config import PipelineConfig
 from runtime.context import Context
@@ -19,10 +22,13 @@ def before(ctx: Context) -> None:
 
 
 def pipeline(config: PipelineConfig) -> tuple:
+    """The stages in order. Answer synthesis and consistency run with the LLM engine only:
+    with the rule-based engine the page's own answer is the answer."""
     head = sample_web.STAGES if config.sample_web.enabled else ()
+    answering = synthesize_answers.STAGES + check_consistency.STAGES if config.llm.engine == "llm" else ()
     return head + (
         ingest_seeds.STAGES + search.STAGES + normalize_urls.STAGES + render_pages.STAGES
-        + fetch_images.STAGES + extract_qas.STAGES + validate_qas.STAGES
+        + fetch_images.STAGES + extract_qas.STAGES + validate_qas.STAGES + answering + align_answers.STAGES
     )
 
 

@@ -1,10 +1,13 @@
-"""Validate candidate QAs by rule, attach images and lineage, merge copies: `final_qas`.
+"""Validate candidate QAs, attach images and lineage, merge copies: `valid_qas`.
+
+By rule (the default) or by an LLM that also picks the relevant images (`llm.engine: llm`).
 
     python -m jobs.validate_qas --conf conf/local.yaml
 """
 from __future__ import annotations
 
 import sys
+from typing import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, Window
@@ -14,14 +17,21 @@ from pyspark.sql import types as T
 from runtime.cli import main
 from runtime.context import Context
 from runtime.keys import stable_id_col
+from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
-from schemas.final_qas import FinalQA
-from udfs.extraction import validate_pair
+from schemas.valid_qas import ValidQA
+from udfs.extraction import ENGINE, validate_pair
+from udfs.llm import build_request, image_data_url, load_prompt, parse_choices
 
 VERDICT = T.StructType([T.StructField("status", T.StringType()), T.StructField("reason", T.StringType())])
+REQUESTS = T.StructType([T.StructField("input_key", T.StringType())] + [T.StructField(n, T.StringType()) for n in REQUEST_COLUMNS])
+LLM_VERDICT = T.StructType([
+    T.StructField("request_id", T.StringType()), T.StructField("status", T.StringType()), T.StructField("reason", T.StringType()),
+    T.StructField("relevant", T.ArrayType(T.LongType())),
+])
 
 
-def verdicts(min_chars: int, max_chars: int):
+def rule_verdicts(min_chars: int, max_chars: int):
     @F.pandas_udf(VERDICT)
     def judge(question: pd.Series, answer: pd.Series, ok: pd.Series, failed: pd.Series) -> pd.DataFrame:
         out = [validate_pair(q, a, int(o), int(f), min_chars, max_chars) for q, a, o, f in zip(question, answer, ok, failed)]
@@ -30,38 +40,89 @@ def verdicts(min_chars: int, max_chars: int):
     return judge
 
 
+def validate_requests(prompt, settings, max_side: int):
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            rows = []
+            for qa_id, question, contents in zip(batch["qa_id"], batch["question"], batch["contents"]):
+                images = [image_data_url(c, max_side) for c in contents]
+                listing = ", ".join(f"[image {i}]" for i in range(1, len(images) + 1)) or "none"
+                rows.append({"input_key": qa_id, **build_request(prompt, settings, images, question=question, image_list=listing)})
+            yield pd.DataFrame(rows, columns=REQUESTS.fieldNames())
+
+    return run
+
+
+def llm_verdicts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        rows = []
+        for request_id, status, reason, response in zip(batch["request_id"], batch["status"], batch["reason"], batch["response"]):
+            replies = parse_choices("validate", response) if status == "ok" else []
+            if not replies:
+                rows.append((request_id, "rejected", f"validation answer unusable: {reason}", []))
+            else:
+                reply = replies[0]
+                rows.append((request_id, "ok" if reply.valid else "rejected", None if reply.valid else reply.reason or "not answerable", reply.relevant_images))
+        yield pd.DataFrame(rows, columns=LLM_VERDICT.fieldNames())
+
+
 class ValidateQAs(Stage):
     name = "validate"
     inputs = ("candidate_qas", "images", "urls", "seeds")
-    output = FinalQA
-    # A copy of a kept QA found on another URL is recorded on the kept row.
+    output = ValidQA
+    # A copy of a QA found on another URL is recorded on the kept row.
     update = {"source_qa_ids": "array_sort(array_union(t.source_qa_ids, s.source_qa_ids))"}
     update_when = "size(array_except(s.source_qa_ids, t.source_qa_ids)) > 0"
 
     def source(self, ctx: Context) -> DataFrame:
         return ctx.tables.read("candidate_qas").withColumn("input_key", F.col("qa_id"))
 
-    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        images = ctx.tables.read("images").select(F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256")
-        refs = batch.select("qa_id", F.explode(F.array_union("question_images", "solution_images")).alias("image_url"))
+    def linked(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        """Candidates with their readable images (in page order), lineage and subject."""
+        images = ctx.tables.read("images").select(F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256", "content")
+        refs = batch.select("qa_id", F.posexplode(F.concat("question_images", "solution_images")).alias("pos", "image_url"))
+        ok = F.col("image_status") == "ok"
         linked = refs.join(images, "image_url", "left").groupBy("qa_id").agg(
-            F.array_sort(F.collect_list(F.when(F.col("image_status") == "ok", F.col("image_id")))).alias("image_ids"),
-            F.array_sort(F.collect_set(F.when(F.col("image_status") == "ok", F.col("sha256")))).alias("image_sha256"),
-            F.sum(F.when(F.col("image_status") != "ok", 1).otherwise(0)).alias("images_failed"),
+            F.sort_array(F.collect_list(F.when(ok, F.struct("pos", "image_id", "sha256", "content")))).alias("files"),
+            F.sum(F.when(~ok | F.col("image_status").isNull(), 1).otherwise(0)).alias("images_failed"),
         )
         urls = ctx.tables.read("urls").select(F.col("url_id").alias("page_id"), "hit_ids", "seed_ids")
         seeds = ctx.tables.read("seeds").select(F.col("seed_id").alias("first_seed"), "subject")
-        rows = (
+        return (
             batch.join(linked, "qa_id", "left").join(urls, "page_id", "left")
-            .withColumn("image_ids", F.coalesce("image_ids", F.array().cast("array<string>")))
-            .withColumn("image_sha256", F.coalesce("image_sha256", F.array().cast("array<string>")))
+            .withColumn("files", F.coalesce("files", F.array().cast("array<struct<pos:int,image_id:string,sha256:string,content:binary>>")))
             .withColumn("images_failed", F.coalesce("images_failed", F.lit(0)))
             .withColumn("first_seed", F.element_at("seed_ids", 1))
             .join(seeds, "first_seed", "left")
         )
-        cfg = ctx.config.validate_
-        judged = rows.withColumn(
-            "v", verdicts(cfg.min_question_chars, cfg.max_question_chars)("question", "answer", F.size("image_ids"), "images_failed")
+
+    def requests(self, ctx: Context, rows: DataFrame) -> DataFrame:
+        llm = ctx.config.llm
+        builder = validate_requests(load_prompt(llm.prompts_dir, "validate"), llm.validate_, llm.image_max_side)
+        return rows.select("qa_id", "question", F.col("files.content").alias("contents")).mapInPandas(builder, REQUESTS)
+
+    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        rows = self.linked(ctx, batch)
+        if ctx.config.llm.engine == "rules":
+            cfg = ctx.config.validate_
+            judged = rows.withColumn(
+                "v", rule_verdicts(cfg.min_question_chars, cfg.max_question_chars)("question", "answer", F.size("files"), "images_failed")
+            ).withColumn("validated_by", F.lit(ENGINE))
+        else:
+            requests = self.requests(ctx, rows)
+            answers = resolve(ctx, self.name, requests).select("request_id", "status", "reason", "response")
+            verdicts = answers.mapInPandas(llm_verdicts, LLM_VERDICT)
+            judged = (
+                rows.join(requests.select(F.col("input_key").alias("qa_id"), "request_id"), "qa_id")
+                .join(verdicts, "request_id")
+                .withColumn("v", F.struct("status", "reason"))
+                # keep the images the model found relevant (numbered from 1 as they were sent)
+                .withColumn("files", F.filter("files", lambda f, i: F.array_contains("relevant", i + 1)))
+                .drop("status", "reason")
+                .withColumn("validated_by", F.lit(f"llm:{ctx.config.llm.validate_.model}"))
+            )
+        judged = judged.withColumn("image_ids", F.transform("files", lambda f: f["image_id"])).withColumn(
+            "image_sha256", F.array_sort(F.array_distinct(F.transform("files", lambda f: f["sha256"])))
         )
         # Keyed by content: the same problem with the same figures on two URLs is one row.
         normalized = F.lower(F.regexp_replace(F.trim("question"), r"\s+", " "))
@@ -72,13 +133,17 @@ class ValidateQAs(Stage):
             keyed.withColumn("source_qa_ids", F.array_sort(F.collect_set("qa_id").over(everyone)))
             .withColumn("_n", F.row_number().over(first)).where("_n = 1")
             .select(
-                "final_id", "qa_id", "source_qa_ids", "v.status", "v.reason", "question", "solution", "answer",
-                F.concat(F.lit("page:"), F.col("pattern")).alias("answer_source"), "image_ids", "image_sha256",
-                (F.size("image_ids") > 0).alias("has_images"), "subject", "page_id", "url",
-                F.coalesce("hit_ids", F.array().cast("array<string>")).alias("hit_ids"),
+                "final_id", "qa_id", "source_qa_ids", "v.status", "v.reason", "question", "solution", "answer", "pattern",
+                "validated_by", "image_ids", "image_sha256", (F.size("image_ids") > 0).alias("has_images"), "subject",
+                "page_id", "url", F.coalesce("hit_ids", F.array().cast("array<string>")).alias("hit_ids"),
                 F.coalesce("seed_ids", F.array().cast("array<string>")).alias("seed_ids"),
             )
         )
+
+    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
+        if ctx.config.llm.engine == "rules":
+            return None
+        return final_keys(ctx, self.requests(ctx, self.linked(ctx, batch)))
 
 
 STAGES = (ValidateQAs(),)

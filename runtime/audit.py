@@ -18,7 +18,7 @@ from runtime.tables import MODELS, Tables
 from schemas.base import TableModel
 
 LLM_LEDGER = "llm_calls"
-LEDGER_COLUMNS = ("stage", "model", "tokens_in", "tokens_out", "cost_usd")
+LEDGER_COLUMNS = ("task", "model", "tokens_in", "tokens_out", "cost_usd")
 # Operations whose numOutputRows are rows written (a MERGE's also counts the rows it copied).
 WHOLE_WRITES = ("WRITE", "CREATE TABLE AS SELECT", "REPLACE TABLE AS SELECT", "CREATE OR REPLACE TABLE AS SELECT")
 ROUTINE_OPERATIONS = ("MERGE", "CREATE TABLE", *WHOLE_WRITES)
@@ -363,7 +363,7 @@ def restore(tables: Tables, name: str, version: int, run_id: str) -> dict[str, i
 
 # ---- LLM costs --------------------------------------------------------------------
 def llm_costs(tables: Tables) -> DataFrame | None:
-    """Calls, tokens and cost by stage and model from the LLM call ledger; None when no
+    """Calls, tokens and cost by task and model from the LLM call ledger; None when no
     call was recorded (no ledger, or an empty one: the offline rule engine calls none)."""
     calls = tables.find(LLM_LEDGER)
     if calls is None or calls.isEmpty():
@@ -372,8 +372,8 @@ def llm_costs(tables: Tables) -> DataFrame | None:
     if missing:
         raise AuditError(f"table {LLM_LEDGER} has no column {', '.join(missing)}")
     return (
-        calls.groupBy("stage", "model")
+        calls.groupBy("task", "model")
         .agg(F.count("*").alias("calls"), F.sum("tokens_in").alias("tokens_in"), F.sum("tokens_out").alias("tokens_out"),
              F.round(F.sum("cost_usd"), 4).alias("cost_usd"))
-        .orderBy(F.desc("cost_usd"), "stage", "model")
+        .orderBy(F.desc("cost_usd"), "task", "model")
     )

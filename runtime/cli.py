@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from runtime.config import ConfigError, PipelineConfig, load_config
 from runtime.context import Context, pipeline_run
-from runtime.report import funnel, summary
+from runtime.report import funnel, llm_costs, summary
 from runtime.stage import Stage, StageStats, run_stage
 
 
@@ -61,8 +61,9 @@ def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence
             before(ctx)
         results = run_stages(ctx, stages(config) if callable(stages) else stages)
         figures = funnel(ctx.tables)
+        costs = llm_costs(ctx.tables, ctx.run_id)
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
-        text = summary(ctx.run_id, results, ctx.tables, figures, tracking)
-        ctx.tracker.log_summary(figures, text)
+        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking)
+        ctx.tracker.log_summary(figures, costs, text)
         print("\n" + text, flush=True)
     return 0

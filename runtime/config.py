@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -112,8 +112,69 @@ class ImagesConfig(Section):
     partitions: int = Field(2, ge=1)
 
 
-class ExtractConfig(Section):
-    engine: Literal["rules"] = "rules"
+class EndpointConfig(Section):
+    """An OpenAI-compatible endpoint. The key is read from the environment variable named here."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(60, gt=0)
+
+
+class LlmStageConfig(Section):
+    endpoint: str = "default"
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=1)
+
+
+class PriceConfig(Section):
+    """US dollars per million tokens; the Batch API bills batch_factor of that."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    batch_factor: float = Field(0.5, gt=0, le=1)
+
+
+class LlmConfig(Section):
+    # rules: the offline rule-based engine (answers come from the page); llm: the LLM stages.
+    engine: Literal["rules", "llm"] = "rules"
+    endpoints: dict[str, EndpointConfig] = {"default": EndpointConfig()}
+    # One model setting per task; the consistency and alignment judges share `judge`.
+    extract: LlmStageConfig = LlmStageConfig(max_tokens=2048)
+    validate_: LlmStageConfig = Field(LlmStageConfig(max_tokens=256), alias="validate")
+    synthesize: LlmStageConfig = LlmStageConfig(temperature=0.7, max_tokens=1024)
+    judge: LlmStageConfig = LlmStageConfig(max_tokens=256)
+    prompts_dir: Path = Path("conf/prompts")  # <task>.yaml: version, system, user
+    answers_per_question: int = Field(4, ge=1)
+    synthesis_mode: Literal["online", "batch"] = "online"
+    # Bounds for the whole job; each of the `partitions` concurrent tasks gets its share.
+    partitions: int = Field(2, ge=1)
+    concurrency: int = Field(16, ge=1)
+    requests_per_minute: int = Field(600, ge=1)
+    tokens_per_minute: int = Field(400_000, ge=1)
+    max_retries: int = Field(6, ge=0)
+    max_parse_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30, gt=0)
+    image_max_side: int = Field(768, ge=32)
+    prices: dict[str, PriceConfig] = {}
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def task(self, name: str) -> LlmStageConfig:
+        """The model settings of a prompt task (extract, validate, synthesize, consistency, align)."""
+        return {"extract": self.extract, "validate": self.validate_, "synthesize": self.synthesize}.get(name, self.judge)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> "LlmConfig":
+        for name in ("extract", "validate", "synthesize", "judge"):
+            endpoint = getattr(self, "validate_" if name == "validate" else name).endpoint
+            if endpoint not in self.endpoints:
+                raise ValueError(f"llm.{name}.endpoint: no endpoint named {endpoint!r} in llm.endpoints")
+            model = getattr(self, "validate_" if name == "validate" else name).model
+            if self.engine == "llm" and model not in self.prices:
+                raise ValueError(f"llm.prices: no price for model {model!r} (used by llm.{name}); costs must be known")
+        return self
 
 
 class ValidateConfig(Section):
@@ -172,7 +233,7 @@ class PipelineConfig(Section):
     network: NetworkConfig = NetworkConfig()
     render: RenderConfig = RenderConfig()
     images: ImagesConfig = ImagesConfig()
-    extract: ExtractConfig = ExtractConfig()
+    llm: LlmConfig = LlmConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     stages: StagesConfig = StagesConfig()
     train: TrainConfig = TrainConfig()

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from runtime.stage import StageStats
 from runtime.tables import Tables
 
-STATUS_TABLES = ("seeds", "urls", "pages", "images", "final_qas")
+STATUS_TABLES = ("seeds", "urls", "pages", "images", "valid_qas", "answers", "consistent_qas", "final_qas", "llm_calls")
 
 
 def funnel(tables: Tables) -> dict[str, int]:
@@ -28,10 +28,25 @@ def funnel(tables: Tables) -> dict[str, int]:
         "images_failed": count("images", "status != 'ok'"),
         "candidate_qas": count("candidate_qas"),
         "candidate_qas_with_images": count("candidate_qas", "size(question_images) + size(solution_images) > 0"),
+        "valid_qas": count("valid_qas", "status = 'ok'"),
+        "valid_qas_rejected": count("valid_qas", "status != 'ok'"),
+        "answers": count("answers", "status = 'ok'"),
+        "consistent_qas": count("consistent_qas", "status = 'ok'"),
         "final_qas": count("final_qas", "status = 'ok'"),
         "final_qas_with_images": count("final_qas", "status = 'ok' AND has_images"),
         "final_qas_rejected": count("final_qas", "status != 'ok'"),
     }
+
+
+def llm_costs(tables: Tables, run_id: str) -> list[dict]:
+    """Requests, tokens and dollars per task: sent by this run, and in the ledger overall."""
+    calls = tables.read("llm_calls")
+    rows = calls.groupBy("task").agg(
+        F.count("*").alias("requests"), F.sum("tokens_in").alias("tokens_in"), F.sum("tokens_out").alias("tokens_out"),
+        F.sum("cost_usd").alias("cost_usd"), F.sum(F.when(F.col("run_id") == run_id, 1).otherwise(0)).alias("sent_this_run"),
+        F.sum(F.when(F.col("run_id") == run_id, F.col("cost_usd")).otherwise(0.0)).alias("cost_this_run"),
+    ).orderBy("task").collect()
+    return [row.asDict() for row in rows]
 
 
 def failures(tables: Tables) -> list[tuple[str, str, int, str]]:
@@ -46,7 +61,11 @@ def failures(tables: Tables) -> list[tuple[str, str, int, str]]:
     return out
 
 
-def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], tracking: str) -> str:
+def cost_per_final_qa(costs: list[dict], figures: dict[str, int]) -> float:
+    return sum(c["cost_usd"] for c in costs) / max(1, figures["final_qas"])
+
+
+def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], costs: list[dict], tracking: str) -> str:
     lines = [f"run {run_id}", "", "stages:"]
     lines += ["  " + s.line() for s in stats]
     lines += ["", "funnel (all rows in the tables):"]
@@ -55,6 +74,14 @@ def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[
     if problems:
         lines += ["", "not ok, by reason:"]
         lines += [f"  {table:<10} {status:<12} {n:>6}  e.g. {reason}" for table, status, n, reason in problems]
+    if costs:
+        lines += ["", "LLM calls (ledger total; sent by this run):"]
+        lines += [
+            f"  {c['task']:<12} {c['requests']:>6} requests  {c['tokens_in']:>9} in  {c['tokens_out']:>8} out  "
+            f"${c['cost_usd']:.4f}  (this run: {c['sent_this_run']} requests, ${c['cost_this_run']:.4f})"
+            for c in costs
+        ]
+        lines.append(f"  cost per final QA: ${cost_per_final_qa(costs, figures):.5f} over {figures['final_qas']} final QAs")
     lines += ["", f"tables: {tables.where()}", f"mlflow: {tracking}"]
     return "\n".join(lines)
 

@@ -49,6 +49,11 @@ class Stage(ABC):
     def transform(self, ctx: "Context", batch: DataFrame) -> DataFrame:
         """Output rows (the output model's columns, less run_id) for a batch of new input rows."""
 
+    def completed(self, ctx: "Context", batch: DataFrame) -> DataFrame | None:
+        """The batch's input keys to mark done (column input_key); None: all of them. A stage
+        whose calls can fail in transport leaves those keys for a later run."""
+        return None
+
 
 @dataclass
 class StageStats:
@@ -106,7 +111,8 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
                 stats.statuses[row["status"]] += row["n"]
                 if row["reason"]:
                     stats.example_reasons.setdefault(row["status"], row["reason"])
-        keys = batch.select("input_key").distinct()
+        completed = stage.completed(ctx, batch)
+        keys = (batch if completed is None else completed).select("input_key").distinct()
         done_rows = keys.select(
             F.concat_ws(":", F.lit(stage.name), "input_key").alias("progress_id"),
             F.lit(stage.name).alias("stage"),
@@ -114,7 +120,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
             F.lit(ctx.run_id).alias("run_id"),
         )
         tables.merge("stage_progress", done_rows)
-        done += keys.count()
+        done += batch.select("input_key").distinct().count()
         stats.batches += 1
         _progress(stage.name, done, total, started)
     stats.version_written = tables.version(output)

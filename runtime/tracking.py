@@ -70,12 +70,18 @@ class Tracker:
         params[f"{prefix}.wrote.{stats.output}.version"] = str(stats.version_written)
         mlflow.log_params(params)
 
-    def log_summary(self, funnel: dict[str, int], text: str) -> None:
+    def log_summary(self, funnel: dict[str, int], costs: list[dict], text: str) -> None:
         if self.run is None:
             return
         import mlflow
 
+        from runtime.report import cost_per_final_qa
+
         mlflow.log_metrics({f"funnel.{key}": value for key, value in funnel.items()})
+        for cost in costs:
+            mlflow.log_metrics({f"llm.{cost['task']}.{key}": float(cost[key]) for key in ("requests", "tokens_in", "tokens_out", "cost_usd", "sent_this_run", "cost_this_run")})
+        if costs:
+            mlflow.log_metric("llm.cost_per_final_qa", cost_per_final_qa(costs, funnel))
         mlflow.log_dict(funnel, "funnel.json")
         mlflow.log_text(text, "summary.txt")
 

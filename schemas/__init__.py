@@ -1,12 +1,20 @@
 """One pydantic model per Delta table; the Spark schemas are derived from them."""
+from schemas.answers import Answer
 from schemas.candidate_qas import CandidateQA
+from schemas.consistent_qas import ConsistentQA
 from schemas.final_qas import FinalQA
 from schemas.images import ImageRecord
+from schemas.llm_batches import LlmBatch
+from schemas.llm_calls import LlmCall
 from schemas.pages import Page
 from schemas.search_hits import SearchHit
 from schemas.search_index import IndexedImage
 from schemas.seeds import Seed
 from schemas.stage_progress import StageProgress
 from schemas.urls import UrlRecord
+from schemas.valid_qas import ValidQA
 
-ALL_TABLES = (Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, FinalQA, StageProgress)
+ALL_TABLES = (
+    Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, FinalQA,
+    LlmCall, LlmBatch, StageProgress,
+)

@@ -4,20 +4,24 @@ from schemas.base import TableModel
 
 
 class FinalQA(TableModel):
-    """A validated QA with its lineage. Keyed by content, so a copy on a second URL merges in."""
+    """The dataset: a valid QA with its chosen answer, where that answer came from, and lineage."""
 
     table: ClassVar[str] = "final_qas"
     key: ClassVar[str] = "final_id"
 
     final_id: str
-    qa_id: str  # the candidate this row was made from
+    qa_id: str  # the candidate QA this row was made from
     source_qa_ids: list[str]  # every candidate that merged into this row
     status: str  # ok | rejected
     reason: str | None = None
     question: str
     solution: str | None = None
     answer: str | None = None
-    answer_source: str  # where the answer came from, e.g. page:numbered-solutions
+    # page:<pattern> (rules engine), synthesized:aligned, web:misaligned, synthesized:no_web_answer
+    answer_source: str
+    web_answer: str | None = None
+    decided_by: str | None = None  # symbolic | llm_judge: how consistency and alignment were settled
+    answer_ids: list[str] = []  # the agreeing synthesized answers
     image_ids: list[str] = []
     image_sha256: list[str] = []
     has_images: bool = False

@@ -2,6 +2,7 @@
 server with scripted routes, and configurations that write under a temporary folder."""
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -15,6 +16,11 @@ from runtime.config import PipelineConfig, SparkConfig, load_config
 from runtime.session import build_session
 
 REPO = Path(__file__).resolve().parent.parent
+# The key the loopback LLM server is called with. It is set before the Spark session starts,
+# as a user's key is, so that Spark's Python workers inherit it; tests check it leaks nowhere.
+LLM_KEY_ENV = "WEBMINE_TEST_LLM_KEY"
+LLM_TEST_KEY = "sk-live-7f3a9c-never-written-anywhere"
+os.environ[LLM_KEY_ENV] = LLM_TEST_KEY
 
 
 @pytest.fixture(scope="session")

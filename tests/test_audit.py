@@ -168,10 +168,10 @@ def test_llm_costs_from_the_ledger_when_there_is_one(spark, tmp_path):
     tables = Tables(spark, TablesConfig(root=str(tmp_path / "tables")), tmp_path / "_staging")
     assert audit.llm_costs(tables) is None
     calls = [("answer", "gpt-x", 100, 50, 0.01), ("answer", "gpt-x", 200, 70, 0.02), ("validate", "mini", 80, 5, 0.001)]
-    spark.createDataFrame(calls, "stage string, model string, tokens_in long, tokens_out long, cost_usd double") \
+    spark.createDataFrame(calls, "task string, model string, tokens_in long, tokens_out long, cost_usd double") \
         .write.format("delta").save(str(tmp_path / "tables" / "llm_calls"))
     costs = [r.asDict() for r in audit.llm_costs(tables).collect()]
     assert costs == [
-        {"stage": "answer", "model": "gpt-x", "calls": 2, "tokens_in": 300, "tokens_out": 120, "cost_usd": 0.03},
-        {"stage": "validate", "model": "mini", "calls": 1, "tokens_in": 80, "tokens_out": 5, "cost_usd": 0.001},
+        {"task": "answer", "model": "gpt-x", "calls": 2, "tokens_in": 300, "tokens_out": 120, "cost_usd": 0.03},
+        {"task": "validate", "model": "mini", "calls": 1, "tokens_in": 80, "tokens_out": 5, "cost_usd": 0.001},
     ]

@@ -180,6 +180,24 @@ def extract_pairs(nodes: list[dict]) -> list[Pair]:
     return []
 
 
+def tree_text(nodes: list[dict]) -> tuple[str, list[str]]:
+    """A page's tree as prompt text: blocks apart, headings marked, images numbered.
+    Returns the text and the image URLs in number order."""
+    lines, images, block = [], [], None
+    for node in nodes:
+        if block is not None and node["block"] != block:
+            lines.append("")
+        block = node["block"]
+        if node["kind"] == "image":
+            images.append(node["src"])
+            lines.append(f"[image {len(images)}: {node.get('alt') or ''}]")
+        elif node["kind"] == "heading":
+            lines.append("#" * max(1, node["level"]) + " " + node["text"])
+        else:
+            lines.append(node["text"])
+    return "\n".join(lines), images
+
+
 def extract_partitions():
     """A mapInPandas function: pages (url_id, url, tree) in, candidate QA rows out."""
 

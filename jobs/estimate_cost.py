@@ -1,0 +1,94 @@
+"""Dry run of the LLM stages: build every request the next run would send, count its prompt
+tokens and price it, before any call is made.
+
+Extraction requests are built from the pages not extracted yet. Validation and synthesis
+requests are built from what those pages will give, foreseen with the rule-based engine
+(plus the candidates and valid QAs already waiting). Output tokens are bounded by each
+task's max_tokens; judge calls (consistency, alignment) are bounded by two per question,
+most of which symbolic matching saves.
+
+    python -m jobs.estimate_cost --conf conf/local.yaml --set llm.engine=llm
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.extract_qas import ExtractQAs
+from jobs.synthesize_answers import SynthesizeAnswers
+from jobs.validate_qas import ValidateQAs
+from runtime.cli import load_or_exit
+from runtime.context import Context, pipeline_run
+from runtime.stage import Stage
+from schemas.candidate_qas import CandidateQA
+from udfs.extraction import extract_partitions
+from udfs.llm import cost_usd, estimate_tokens
+
+
+@F.pandas_udf(T.LongType())
+def prompt_tokens(bodies: pd.Series) -> pd.Series:
+    return bodies.map(lambda body: estimate_tokens(json.loads(body)))
+
+
+def pending(ctx: Context, stage: Stage) -> DataFrame:
+    done = ctx.tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
+    return stage.source(ctx).join(done, "input_key", "left_anti")
+
+
+def estimate(ctx: Context) -> list[dict]:
+    llm = ctx.config.llm
+    rules = dataclasses.replace(ctx, config=ctx.config.model_copy(update={"llm": llm.model_copy(update={"engine": "rules"})}))
+    extract, validate, synthesize = ExtractQAs(), ValidateQAs(), SynthesizeAnswers()
+    pages = pending(ctx, extract)
+    foreseen = pages.select("url_id", "url", "tree").mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+    candidates = pending(ctx, validate).select(*CandidateQA.transform_schema().fieldNames()).unionByName(foreseen)
+    candidates = candidates.withColumn("input_key", F.col("qa_id"))
+    valid = validate.transform(rules, candidates).where(F.col("status") == "ok")
+    waiting = pending(ctx, synthesize).select(*valid.columns)
+    questions = valid.unionByName(waiting).dropDuplicates(["final_id"])
+    plans = [
+        ("extract", extract.requests(ctx, pages), 1),
+        ("validate", validate.requests(ctx, validate.linked(ctx, candidates)), 1),
+        ("synthesize", synthesize.requests(ctx, questions), llm.answers_per_question),
+    ]
+    rows = []
+    for task, requests, choices in plans:
+        settings = llm.task(task)
+        found = requests.select(prompt_tokens("body").alias("t")).agg(F.count("*").alias("n"), F.sum("t").alias("t")).first()
+        n, tokens_in = found["n"], found["t"] or 0
+        tokens_out = n * settings.max_tokens * choices
+        rows.append({"task": task, "model": settings.model, "requests": n, "prompt_tokens": tokens_in, "max_output_tokens": tokens_out,
+                     "max_cost_usd": cost_usd(llm.prices.get(settings.model), tokens_in, tokens_out)})
+    judged = rows[-1]["requests"] * 2
+    judge = llm.judge
+    rows.append({"task": "judge", "model": judge.model, "requests": judged, "prompt_tokens": judged * 300,
+                 "max_output_tokens": judged * judge.max_tokens,
+                 "max_cost_usd": cost_usd(llm.prices.get(judge.model), judged * 300, judged * judge.max_tokens)})
+    return rows
+
+
+def main(argv=None) -> int:
+    args, config = load_or_exit("estimate_cost", argv)
+    if config is None:
+        return 2
+    with pipeline_run(config, "estimate_cost", args.run_id, serve_sample_web=False) as ctx:
+        rows = estimate(ctx)
+        ctx.tracker.log_params({"estimate": {r["task"]: r for r in rows}})
+    print(f"{'task':<18} {'model':<14} {'requests':>9} {'prompt tok':>11} {'max out tok':>12} {'max cost':>10}")
+    for r in rows:
+        print(f"{r['task']:<18} {r['model']:<14} {r['requests']:>9} {r['prompt_tokens']:>11} {r['max_output_tokens']:>12} ${r['max_cost_usd']:>9.4f}")
+    questions = next(r["requests"] for r in rows if r["task"] == "synthesize")
+    total = sum(r["max_cost_usd"] for r in rows)
+    print("judge: consistency and alignment calls, at most two a question; symbolic matching saves most")
+    print(f"total at most ${total:.4f}; at most ${total / max(1, questions):.5f} per question sent to synthesis")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The LLM client against the loopback OpenAI-compatible server: answers, retries, limits."""
+import asyncio
+import json
+import time
+
+import pytest
+
+from runtime.config import EndpointConfig, LlmConfig
+from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel, deverbalize, verbalize
+from tests.conftest import LLM_KEY_ENV as KEY_ENV
+from tests.conftest import REPO
+from udfs.llm import LlmClient, RateLimiter, build_request, load_prompt, parse_reply, request_id
+
+PROMPTS = REPO / "conf" / "prompts"
+
+
+def config(server, **overrides) -> LlmConfig:
+    settings = {
+        "endpoints": {"default": EndpointConfig(base_url=server.base_url, api_key_env=KEY_ENV, timeout_s=2)},
+        "max_retries": 3, "max_parse_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.2, "partitions": 1,
+    }
+    settings.update(overrides)
+    return LlmConfig(**settings)
+
+
+def call(server, task: str, cfg: LlmConfig, n: int = 1, **fields):
+    prompt = load_prompt(PROMPTS, task)
+    request = build_request(prompt, cfg.task(task), n=n, **fields)
+
+    async def go():
+        return await LlmClient(cfg.endpoints["default"], cfg).complete(task, json.loads(request["body"]))
+
+    return asyncio.run(go())
+
+
+def test_request_ids_are_stable_and_cover_every_parameter():
+    prompt = load_prompt(PROMPTS, "synthesize")
+    cfg = LlmConfig()
+    one = build_request(prompt, cfg.synthesize, n=4, question="What is 2 + 2?")
+    assert one == build_request(prompt, cfg.synthesize, n=4, question="What is 2 + 2?")
+    assert one["request_id"] != build_request(prompt, cfg.synthesize, n=3, question="What is 2 + 2?")["request_id"]
+    body = json.loads(one["body"])
+    assert request_id("synthesize-v2", body) != one["request_id"]  # the prompt version is part of the key
+    assert "api_key" not in one["body"] and "sk-" not in one["body"]
+
+
+def test_every_task_answers_and_parses():
+    model = ScriptedModel({"What is 2 + 2? Show your steps.": "4"})
+    with OpenAICompatibleServer(model) as server:
+        cfg = config(server)
+        page = "Page: http://x/p\n\n# Example 1.1\nFind the sum of 2 and 3.\n[image 1: figure]\n# Solution\n2 + 3 = 5.\nAnswer: 5"
+        extracted = call(server, "extract", cfg, url="http://x/p", content=page.split("\n\n", 1)[1])
+        reply = parse_reply("extract", extracted.choices[0])
+        assert extracted.status == "ok" and reply.pairs[0].question == "Find the sum of 2 and 3."
+        assert reply.pairs[0].question_images == [1]
+        synthesized = call(server, "synthesize", cfg, n=4, question="What is 2 + 2? Show your steps.")
+        assert synthesized.status == "ok" and len(synthesized.choices) == 4
+        assert {parse_reply("synthesize", c).short_answer for c in synthesized.choices} <= {"4", "17 units", "42 units", verbalize("4")}
+        assert synthesized.tokens_in > 0 and synthesized.tokens_out > 0
+        judged = call(server, "consistency", cfg, question="q", answers=f"1. 4\n2. {verbalize('4')}\n3. 5")
+        assert parse_reply("consistency", judged.choices[0]).groups == [[1, 2], [3]]
+        aligned = call(server, "align", cfg, question="q", synthesized=verbalize("13 cm"), web="13 cm")
+        assert parse_reply("align", aligned.choices[0]).aligned is True
+        valid = call(server, "validate", cfg, question="Find the area of the triangle with legs 3 and 4.", image_list="[image 1]")
+        assert parse_reply("validate", valid.choices[0]).relevant_images == [1]
+        assert server.counts.by_task == {"extract": 1, "synthesize": 1, "consistency": 1, "align": 1, "validate": 1}
+
+
+def test_429_is_retried_after_the_delay_the_server_asks_for():
+    with OpenAICompatibleServer(faults=Faults(rate_429=1.0, retry_after_s=0.3)) as server:
+        started = time.monotonic()
+        result = call(server, "validate", config(server, max_retries=2), question="What is 2 + 2?", image_list="none")
+        elapsed = time.monotonic() - started
+    assert result.status == "failed" and result.reason.startswith("HTTP 429")
+    assert result.attempts == 3 and server.counts.requests == 3
+    assert elapsed >= 0.6  # two waits of Retry-After, not the tiny configured backoff
+
+
+def test_transient_faults_are_retried_until_answered():
+    faults = Faults(rate_429=0.2, rate_500=0.2, retry_after_s=0.01)
+    with OpenAICompatibleServer(faults=faults, seed=1) as server:
+        results = [call(server, "validate", config(server, max_retries=10), question=f"What is {i} + {i}?", image_list="none") for i in range(12)]
+    assert all(r.status == "ok" for r in results)
+    assert sum(r.attempts for r in results) == server.counts.requests > 12
+    assert server.counts.faults["429"] and server.counts.faults["500"]
+
+
+def test_malformed_and_truncated_answers_are_asked_again_then_recorded_invalid():
+    with OpenAICompatibleServer(faults=Faults(rate_malformed=1.0)) as server:
+        result = call(server, "align", config(server, max_parse_retries=2), question="q", synthesized="1", web="1")
+    assert (result.status, result.attempts) == ("invalid", 3)
+    assert result.reason.startswith("unparseable align answer")
+    with OpenAICompatibleServer(faults=Faults(rate_truncated=1.0)) as server:
+        result = call(server, "synthesize", config(server, max_parse_retries=0), question="What is 1 + 1?")
+    assert result.status == "invalid" and result.reason.startswith("truncated")
+
+
+def test_a_request_that_hangs_times_out_and_is_retried():
+    with OpenAICompatibleServer(faults=Faults(rate_timeout=1.0, hang_s=5)) as server:
+        cfg = config(server, max_retries=1)
+        cfg = cfg.model_copy(update={"endpoints": {"default": EndpointConfig(base_url=server.base_url, api_key_env=KEY_ENV, timeout_s=0.3)}})
+        result = call(server, "validate", cfg, question="What is 2 + 2?", image_list="none")
+    assert result.status == "failed" and "Timeout" in result.reason and result.attempts == 2
+
+
+def test_missing_key_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv(KEY_ENV)
+    with OpenAICompatibleServer() as server:
+        with pytest.raises(RuntimeError, match=f"environment variable {KEY_ENV}"):
+            call(server, "validate", config(server), question="q", image_list="none")
+
+
+def test_rate_limiter_holds_requests_per_minute():
+    async def go():
+        limiter = RateLimiter(requests_per_minute=600, tokens_per_minute=10**9)  # 10 a second
+        started = time.monotonic()
+        for _ in range(25):
+            await limiter.acquire(1)
+        return time.monotonic() - started
+
+    assert asyncio.run(go()) >= 1.4  # a first second's worth at once, then 10 a second
+
+
+def test_verbalized_answers_round_trip():
+    assert verbalize("5.33 A") == "five point three three A"
+    assert deverbalize("five point three three A") == "5.33 A"
+
+
+def test_call_partitions_journals_every_answer_as_it_arrives(tmp_path):
+    import pandas as pd
+
+    from udfs.llm import call_partitions
+
+    with OpenAICompatibleServer() as server:
+        cfg = config(server, prices={"gpt-4o-mini": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+        prompt = load_prompt(PROMPTS, "validate")
+        requests = pd.DataFrame([build_request(prompt, cfg.validate_, question=f"What is {i} squared?", image_list="none") for i in range(3)])
+        rows = pd.concat(list(call_partitions(cfg, tmp_path / "journal", "run-j")(iter([requests]))))
+    assert list(rows["status"]) == ["ok"] * 3
+    assert (rows["cost_usd"] > 0).all() and (rows["tokens_in"] > 0).all()
+    journaled = [json.loads(line) for path in (tmp_path / "journal").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(j["request_id"] for j in journaled) == sorted(requests["request_id"])
+    assert {j["run_id"] for j in journaled} == {"run-j"}

@@ -1,0 +1,247 @@
+"""The pipeline with the LLM engine, against the loopback OpenAI-compatible server."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import align_answers, check_consistency, synthesize_answers
+from jobs.estimate_cost import main as estimate_main
+from jobs.run_pipeline import before, pipeline
+from runtime.cli import main
+from runtime.config import load_config
+from runtime.tables import MODELS, Tables
+from sampleweb.corpus import generate
+from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel
+from tests.conftest import LLM_KEY_ENV as KEY_ENV
+from tests.conftest import LLM_TEST_KEY as SECRET
+from tests.conftest import REPO, free_port, settings_for
+from udfs.matching import equivalent
+
+pytestmark = pytest.mark.e2e
+ANSWERING = synthesize_answers.STAGES + check_consistency.STAGES + align_answers.STAGES
+
+
+def world(tmp, server, content_pages=20, **extra):
+    port = free_port()
+    manifest = generate(tmp / "sample_web", port, content_pages=content_pages, seed=7, seed_fraction=0.6)
+    answers = {qa["question"]: qa["answer"] for page in manifest["pages"] for qa in page["qas"]}
+    server.model = ScriptedModel(answers)
+    endpoint = f"{{default: {{base_url: '{server.base_url}', api_key_env: {KEY_ENV}, timeout_s: 1}}}}"
+    settings = settings_for(tmp, **{
+        "sample_web.enabled": "true", "sample_web.port": port, "sample_web.content_pages": content_pages,
+        "sample_web.seed_fraction": 0.6, "network.allow_private": f"['*.localhost:{port}']",
+        "render.page_timeout_s": 4, "render.network_idle_timeout_s": 1, "tracking.enabled": "true",
+        "llm.engine": "llm", "llm.endpoints": endpoint, "llm.backoff_base_s": 0.01, "llm.backoff_max_s": 0.1,
+        "llm.max_retries": 3, "llm.concurrency": 4, **extra,
+    })
+    argv = ["--conf", str(REPO / "conf" / "local.yaml")] + [f"--set={k}={v}" for k, v in settings.items()]
+    config = load_config(REPO / "conf" / "local.yaml", [f"{k}={v}" for k, v in settings.items()])
+    return argv, config
+
+
+def snapshot(tables):
+    return {name: (tables.version(name), sorted(map(repr, tables.read(name).collect()))) for name in MODELS if tables.exists(name)}
+
+
+@pytest.fixture(scope="module")
+def llm_runs(spark, tmp_path_factory):
+    """Up to validation; synthesis killed part-way in a separate process; the full pipeline; a rerun."""
+    tmp = tmp_path_factory.mktemp("llm")
+    server = OpenAICompatibleServer()
+    argv, config = world(tmp, server)
+    tables = Tables(spark, config.tables, tmp / "_staging")
+    stages = list(pipeline(config))
+    llm_from = next(i for i, s in enumerate(stages) if s.name == "extract")
+    assert main("llm-web", stages[:llm_from], argv + ["--run-id", "llm-web"], before=before) == 0
+    assert estimate_main(argv + ["--run-id", "llm-estimate"]) == 0
+    estimated_before_any_call = server.counts.requests
+    up_to_validation = [s for s in stages if s not in ANSWERING]
+    assert main("llm-part", up_to_validation, argv + ["--run-id", "llm-first"], before=before) == 0
+    extract_requests = server.counts.by_task["extract"]
+
+    server.hold("synthesize", after=3)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-m", "jobs.synthesize_answers", *argv, "--run-id", "llm-killed"], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert server.holding.wait(180), "synthesis never started"
+        time.sleep(1.5)  # answers already sent reach the journal
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)
+    finally:
+        server.release()
+    answered_before_kill = server.counts.answered_by_task["synthesize"]
+    requests_before = server.counts.requests
+
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "llm-second"], before=before) == 0
+    requests_full = server.counts.requests
+    first = snapshot(tables)
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "llm-third"], before=before) == 0
+    yield {
+        "config": config, "tables": tables, "server": server, "answered_before_kill": answered_before_kill,
+        "estimated_before_any_call": estimated_before_any_call, "extract_requests": extract_requests,
+        "requests_before": requests_before, "requests_full": requests_full, "first": first, "second": snapshot(tables),
+    }
+    server.close()
+
+
+def test_dry_run_prices_the_requests_before_any_call(llm_runs, capfd):
+    import mlflow
+
+    assert llm_runs["estimated_before_any_call"] == 0
+    config = llm_runs["config"]
+    mlflow.set_tracking_uri(f"sqlite:///{config.run.work_dir / 'mlflow.db'}")
+    [run_id] = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string="tags.pipeline_run_id = 'llm-estimate'")["run_id"]
+    params = mlflow.get_run(run_id).data.params
+    assert int(params["estimate.extract.requests"]) == llm_runs["extract_requests"] > 0
+    assert int(params["estimate.synthesize.requests"]) > 0 and float(params["estimate.synthesize.max_cost_usd"]) > 0
+
+
+def test_every_llm_stage_writes_its_table(llm_runs):
+    tables, config = llm_runs["tables"], llm_runs["config"]
+    candidates = tables.read("candidate_qas")
+    assert candidates.count() > 10 and candidates.where("engine = 'llm:gpt-4o-mini'").count() == candidates.count()
+    valid = tables.read("valid_qas").where("status = 'ok'")
+    assert valid.count() > 10 and valid.where("validated_by = 'llm:gpt-4o-mini'").count() == valid.count()
+    answers = tables.read("answers")
+    assert answers.count() == valid.count() * config.llm.answers_per_question
+    assert tables.read("consistent_qas").count() == valid.count()
+    final = tables.read("final_qas")
+    assert final.count() == valid.count()
+    sources = {r["answer_source"] for r in final.select("answer_source").distinct().collect()}
+    assert {"synthesized:aligned", "web:misaligned"} <= sources
+    decided = " ".join(r["decided_by"] for r in final.collect())
+    assert "symbolic" in decided and "llm_judge" in decided
+
+
+def test_final_answers_follow_the_alignment_rules(llm_runs):
+    final = llm_runs["tables"].read("final_qas").where("status = 'ok'").collect()
+    for row in final:
+        if row["answer_source"] == "web:misaligned":
+            assert row["answer"] == row["web_answer"]
+        elif row["answer_source"] == "synthesized:aligned" and row["decided_by"].endswith("align:symbolic"):
+            assert equivalent(row["answer"], row["web_answer"])
+        assert len(row["answer_ids"]) >= 3  # a majority of 4 candidates
+
+
+def test_a_killed_synthesis_resends_nothing_it_had_answered(llm_runs):
+    server = llm_runs["server"]
+    assert llm_runs["answered_before_kill"] == 3  # then the server held every synthesis request
+    assert server.counts.resent_after_answer == 0
+    calls = llm_runs["tables"].read("llm_calls")
+    assert calls.where("run_id = 'llm-killed' AND task = 'synthesize'").count() >= 3  # folded in from the journal
+
+
+def test_a_full_rerun_sends_no_request_and_changes_nothing(llm_runs):
+    assert llm_runs["server"].counts.requests == llm_runs["requests_full"]
+    assert llm_runs["second"] == llm_runs["first"]
+
+
+def test_deterministic_matching_saves_judge_calls(llm_runs):
+    tables = llm_runs["tables"]
+    consistency = tables.read("consistent_qas").groupBy("decided_by").count().collect()
+    counts = {r["decided_by"]: r["count"] for r in consistency}
+    assert counts["symbolic"] > counts.get("llm_judge", 0) > 0
+    judge_calls = tables.read("llm_calls").where("task IN ('consistency', 'align')").count()
+    assert judge_calls < tables.read("consistent_qas").count()
+
+
+def test_the_api_key_is_in_no_table_log_or_mlflow_record(llm_runs, capfd):
+    import mlflow
+
+    tables, config = llm_runs["tables"], llm_runs["config"]
+    for name in MODELS:
+        if not tables.exists(name):
+            continue
+        df = tables.read(name)
+        text = df.select(F.concat_ws("|", *[F.col(c).cast("string") for c in df.columns]).alias("t"))
+        assert text.where(F.col("t").contains(SECRET)).count() == 0, name
+    for path in config.run.work_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert SECRET.encode() not in path.read_bytes(), path
+    mlflow.set_tracking_uri(f"sqlite:///{config.run.work_dir / 'mlflow.db'}")
+    for _, run in mlflow.search_runs(experiment_names=[config.tracking.experiment]).iterrows():
+        data = mlflow.get_run(run["run_id"]).data
+        assert SECRET not in json.dumps([data.params, data.tags, data.metrics])
+    assert SECRET not in capfd.readouterr().out
+
+
+def test_costs_are_counted_per_task_and_logged(llm_runs):
+    import mlflow
+
+    tables, config = llm_runs["tables"], llm_runs["config"]
+    calls = tables.read("llm_calls")
+    assert calls.where("status = 'ok' AND (tokens_in = 0 OR cost_usd <= 0)").count() == 0
+    mlflow.set_tracking_uri(f"sqlite:///{config.run.work_dir / 'mlflow.db'}")
+    [run_id] = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string="tags.pipeline_run_id = 'llm-second'")["run_id"]
+    metrics = mlflow.get_run(run_id).data.metrics
+    total = calls.agg(F.sum("cost_usd")).first()[0]
+    assert metrics["llm.synthesize.requests"] > 0 and metrics["llm.cost_per_final_qa"] > 0
+    assert abs(sum(v for k, v in metrics.items() if k.endswith(".cost_usd")) - total) < 1e-9
+
+
+@pytest.fixture(scope="module")
+def faulty_run(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("llm_faults")
+    faults = Faults(rate_429=0.10, rate_500=0.05, rate_timeout=0.02, rate_malformed=0.02, retry_after_s=0.01, hang_s=3)
+    server = OpenAICompatibleServer(faults=faults, seed=3)
+    argv, config = world(tmp, server, content_pages=12)
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "faulty"], before=before) == 0
+    tables = Tables(spark, config.tables, tmp / "_staging")
+    yield server, tables, argv, config
+    server.close()
+
+
+def test_with_injected_faults_the_run_completes_and_every_row_is_accounted_for(faulty_run):
+    server, tables, argv, config = faulty_run
+    assert server.counts.faults["429"] and server.counts.faults["500"]
+    calls = tables.read("llm_calls")
+    assert calls.where("status != 'ok' AND reason IS NULL").count() == 0
+    assert calls.where("attempts > 1").count() > 0
+    # every valid QA is settled, or waits for a later run because its call failed in transport
+    valid = {r["final_id"] for r in tables.read("valid_qas").where("status = 'ok'").collect()}
+    settled = {r["final_id"] for r in tables.read("final_qas").collect()}
+    progress = {r["input_key"] for r in tables.read("stage_progress").where("stage = 'synthesize'").collect()}
+    failed = {r["request_id"] for r in calls.where("status = 'failed'").collect()}
+    assert settled <= valid
+    assert not (valid - settled) or failed  # an unsettled QA has a failed call behind it
+    assert (valid - progress) <= valid - settled
+
+
+def test_after_faults_a_clean_rerun_settles_everything(faulty_run):
+    server, tables, argv, config = faulty_run
+    server.faults = Faults()
+    assert main("run_pipeline", pipeline, argv + ["--run-id", "after-faults"], before=before) == 0
+    valid = tables.read("valid_qas").where("status = 'ok'").count()
+    assert tables.read("final_qas").count() == valid
+    assert tables.read("answers").count() == valid * config.llm.answers_per_question
+
+
+def test_batch_mode_submits_synthesis_and_a_later_run_collects_it(spark, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("llm_batch")
+    with OpenAICompatibleServer(batch_polls=1) as server:
+        argv, config = world(tmp, server, content_pages=8, **{"llm.synthesis_mode": "batch"})
+        tables = Tables(spark, config.tables, tmp / "_staging")
+        assert main("run_pipeline", pipeline, argv + ["--run-id", "batch-submit"], before=before) == 0
+        [job] = tables.read("llm_batches").collect()
+        valid = tables.read("valid_qas").where("status = 'ok'").count()
+        assert job["status"] == "submitted" and len(job["request_ids"]) == valid > 0
+        assert tables.read("answers").count() == 0 and server.counts.by_task["synthesize"] == 0
+        assert tables.read("stage_progress").where("stage = 'synthesize'").count() == 0  # not done: waiting on the batch
+
+        assert main("run_pipeline", pipeline, argv + ["--run-id", "batch-collect"], before=before) == 0
+        assert tables.read("llm_batches").first()["status"] == "collected"
+        assert server.counts.by_task["synthesize"] == valid  # each request sent once, inside the batch
+        synthesis = tables.read("llm_calls").where("task = 'synthesize'").collect()
+        assert all(c["via_batch"] and c["status"] == "ok" for c in synthesis)
+        price = config.llm.prices[config.llm.synthesize.model]
+        for call in synthesis:
+            full = (call["tokens_in"] * price.input_per_mtok + call["tokens_out"] * price.output_per_mtok) / 1e6
+            assert abs(call["cost_usd"] - full * price.batch_factor) < 1e-12
+        assert tables.read("answers").count() == valid * config.llm.answers_per_question
+        assert tables.read("final_qas").count() == valid
