@@ -245,3 +245,16 @@ def test_batch_mode_submits_synthesis_and_a_later_run_collects_it(spark, tmp_pat
             assert abs(call["cost_usd"] - full * price.batch_factor) < 1e-12
         assert tables.read("answers").count() == valid * config.llm.answers_per_question
         assert tables.read("final_qas").count() == valid
+
+
+def test_lineage_of_a_final_qa_includes_its_synthesized_answers(llm_runs):
+    from runtime import audit
+
+    tables = llm_runs["tables"]
+    row = tables.read("final_qas").where("answer_source = 'synthesized:aligned'").orderBy("final_id").first()
+    trace = audit.lineage(tables, row["final_id"])
+    answers = trace.step("answers").rows
+    assert sorted(a["answer_id"] for a in answers) == sorted(row["answer_ids"])
+    assert all(a["status"] == "ok" for a in answers)
+    assert trace.step("valid_qas").rows[0]["validated_by"] == "llm:gpt-4o-mini"
+    assert trace.step("seeds").rows
