@@ -131,7 +131,7 @@ def main_() -> None:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--pages", type=int, default=60)
+    parser.add_argument("--pages", type=int, default=60, help="sample web content pages; 0 skips that part")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "llm_throughput.json"))
     args = parser.parse_args()
     os.environ.setdefault(KEY_ENV, "sk-bench")
@@ -142,9 +142,10 @@ def main_() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             results["spark"] = spark_throughput(server, Path(tmp), args.requests, args.concurrency, 2, args.latency)
         print("through Spark:", results["spark"], flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sample_web"] = sample_web_run(Path(tmp), args.pages)
-    print("sample web:", json.dumps(results["sample_web"], indent=1), flush=True)
+    if args.pages:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sample_web"] = sample_web_run(Path(tmp), args.pages)
+        print("sample web:", json.dumps(results["sample_web"], indent=1), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"written to {args.out}")

@@ -285,6 +285,8 @@ class OpenAICompatibleServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: clients reuse their connections
+
             def log_message(self, *args) -> None:
                 pass
 
