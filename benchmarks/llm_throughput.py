@@ -40,6 +40,32 @@ REFERENCE_COST_PER_QA = 0.0119
 TYPICAL_OUTPUT_TOKENS = {"extract": 600, "validate": 40, "synthesize": 450, "consistency": 30, "align": 30}
 
 
+def _serve(latency: float, ports, stop) -> None:
+    with OpenAICompatibleServer(latency_s=latency) as server:
+        ports.put(server.port)
+        stop.wait()
+
+
+class ServerProcess:
+    """The loopback server in a process of its own, so that it does not share the client's GIL."""
+
+    def __init__(self, latency: float):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        ports, self.stop = context.Queue(), context.Event()
+        self.process = context.Process(target=_serve, args=(latency, ports, self.stop), daemon=True)
+        self.process.start()
+        self.base_url = f"http://127.0.0.1:{ports.get(timeout=30)}/v1"
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.process.join(10)
+
+
 def client_throughput(server, n: int, concurrency: int, latency: float) -> dict:
     cfg = LlmConfig(endpoints={"default": EndpointConfig(base_url=server.base_url, api_key_env=KEY_ENV)}, concurrency=concurrency,
                     partitions=1, requests_per_minute=10**7, tokens_per_minute=10**10)
@@ -136,7 +162,7 @@ def main_() -> None:
     args = parser.parse_args()
     os.environ.setdefault(KEY_ENV, "sk-bench")
     results = {}
-    with OpenAICompatibleServer(latency_s=args.latency) as server:
+    with ServerProcess(args.latency) as server:
         results["client"] = client_throughput(server, args.requests, args.concurrency, args.latency)
         print("client alone:", results["client"], flush=True)
         with tempfile.TemporaryDirectory() as tmp:
