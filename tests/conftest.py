@@ -187,7 +187,7 @@ def audited_runs(spark, tmp_path_factory):
         return settings
 
     def snapshot(moment: str) -> None:
-        versions[moment] = {name: tables.version(name) for name in MODELS}
+        versions[moment] = {name: tables.version(name) for name in MODELS if tables.exists(name)}
         final_qas[moment] = {r["final_id"]: r.asDict(recursive=True) for r in tables.read("final_qas").collect()}
         urls[moment] = {r["url_id"]: r.asDict(recursive=True) for r in tables.read("urls").collect()}
 
