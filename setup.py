@@ -15,6 +15,8 @@ setup(
         "pyyaml>=6",
         "pillow>=11",
         "imagehash==4.3.2",
+        "openai==3.51.0",
+        "math-verify==0.9.0",
         "mlflow>=3.4,<4",
         "pandas>=2.2,<3",
         "pyarrow>=15",
