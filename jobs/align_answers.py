@@ -28,13 +28,18 @@ OUTPUT = FinalQA.transform_schema()
 CARRIED = ("final_id", "qa_id", "source_qa_ids", "question", "image_ids", "image_sha256", "has_images", "subject", "page_id", "url", "hit_ids", "seed_ids")
 
 
-def final_row(row, aligned: bool | None, align_by: str | None, request_id=None) -> dict:
-    """aligned: True / False from a comparison, None when the page states no answer."""
+def _carried(row, align_by: str | None) -> dict:
+    """The columns a final row takes over from its valid QA, the page's answer and how it was settled."""
     carried = {name: getattr(row, name) for name in CARRIED}
     for name in ("source_qa_ids", "image_ids", "image_sha256", "hit_ids", "seed_ids"):
         carried[name] = list(carried[name])
     decided_by = f"consistency:{row.consistency_by}" + (f";align:{align_by}" if align_by else "")
-    common = {**carried, "web_answer": row.answer, "decided_by": decided_by, "answer_ids": list(row.agreeing_answer_ids)}
+    return {**carried, "web_answer": row.answer, "decided_by": decided_by}
+
+
+def final_row(row, aligned: bool | None, align_by: str | None, request_id=None) -> dict:
+    """aligned: True / False from a comparison, None when the page states no answer."""
+    common = {**_carried(row, align_by), "answer_ids": list(row.agreeing_answer_ids)}
     if aligned is False:
         return FinalQA.row(**common, status="ok", answer=row.answer, solution=row.solution, answer_source="web:misaligned")
     source = "synthesized:aligned" if aligned else "synthesized:no_web_answer"
@@ -42,11 +47,7 @@ def final_row(row, aligned: bool | None, align_by: str | None, request_id=None) 
 
 
 def rejected_row(row, reason: str, align_by: str | None = None) -> dict:
-    carried = {name: getattr(row, name) for name in CARRIED}
-    for name in ("source_qa_ids", "image_ids", "image_sha256", "hit_ids", "seed_ids"):
-        carried[name] = list(carried[name])
-    decided_by = f"consistency:{row.consistency_by}" + (f";align:{align_by}" if align_by else "")
-    return FinalQA.row(**carried, status="rejected", reason=reason, web_answer=row.answer, decided_by=decided_by, answer_source="none")
+    return FinalQA.row(**_carried(row, align_by), status="rejected", reason=reason, answer_source="none")
 
 
 def first_pass(prompt, settings):
