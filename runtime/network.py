@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 
@@ -80,53 +80,84 @@ class NetworkPolicy:
         return host, port, addresses[0]
 
 
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# Headers that describe one connection, not the resource: never passed on.
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host",
+              "accept-encoding", "proxy-connection", "upgrade", "te", "trailer"}
+
+
 @dataclass
 class FetchResult:
     url: str
     status: int
     content_type: str
     body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    location: str | None = None  # the absolute redirect target of a 3xx answer
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.location is not None
 
 
-def fetch(url: str, policy: NetworkPolicy, *, timeout_s: float, max_bytes: int, max_redirects: int = 5) -> FetchResult:
-    """GET with the policy checked on every hop, a size cap and a wall-clock limit."""
+def fetch_hop(url: str, policy: NetworkPolicy, *, deadline: float, max_bytes: int,
+              headers: dict[str, str] | None = None) -> FetchResult:
+    """One GET, redirects not followed: the policy checked, the checked address connected to,
+    the body capped at max_bytes and the whole exchange ended by `deadline` (time.monotonic())."""
+    host, port, address = policy.check(url)
+    parts = urlsplit(url)
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError("timeout before the request was sent")
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = _PinnedHTTPS(host, address, port, timeout=remaining)
+    else:
+        conn = http.client.HTTPConnection(address, port, timeout=remaining)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    sent = {"Accept": "*/*", **{k: v for k, v in (headers or {}).items() if k.lower() not in HOP_BY_HOP},
+            "Host": parts.netloc, "User-Agent": policy.user_agent}
+    try:
+        conn.request("GET", target, headers=sent)
+        response = conn.getresponse()
+        location = response.getheader("Location") if response.status in REDIRECT_STATUSES else None
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise FetchError(f"too_large declared {declared} bytes > {max_bytes}")
+        chunks, size = [], 0
+        while True:
+            if time.monotonic() > deadline:
+                raise FetchError("timeout while reading the body")
+            chunk = response.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"too_large over {max_bytes} bytes")
+            chunks.append(chunk)
+        return FetchResult(url, response.status, response.getheader("Content-Type") or "", b"".join(chunks),
+                           response.getheaders(), urljoin(url, location) if location else None)
+    except (socket.timeout, TimeoutError):
+        raise FetchError("timeout waiting for the server") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"connection_error {type(exc).__name__}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def fetch(url: str, policy: NetworkPolicy, *, timeout_s: float, max_bytes: int, max_redirects: int = 5,
+          headers: dict[str, str] | None = None) -> FetchResult:
+    """GET following redirects, the policy checked on every hop, with a size cap and a wall-clock limit."""
     deadline = time.monotonic() + timeout_s
     for _hop in range(max_redirects + 1):
-        host, port, address = policy.check(url)
-        parts = urlsplit(url)
-        remaining = max(0.1, deadline - time.monotonic())
-        if parts.scheme == "https":
-            conn: http.client.HTTPConnection = _PinnedHTTPS(host, address, port, timeout=remaining)
-        else:
-            conn = http.client.HTTPConnection(address, port, timeout=remaining)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request("GET", target, headers={"Host": parts.netloc, "User-Agent": policy.user_agent, "Accept": "*/*"})
-            response = conn.getresponse()
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                url = urljoin(url, response.getheader("Location"))
-                continue
-            declared = response.getheader("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"too_large declared {declared} bytes > {max_bytes}")
-            chunks, size = [], 0
-            while True:
-                if time.monotonic() > deadline:
-                    raise FetchError(f"timeout after {timeout_s:g} s")
-                chunk = response.read(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(f"too_large over {max_bytes} bytes")
-                chunks.append(chunk)
-            return FetchResult(url, response.status, response.getheader("Content-Type") or "", b"".join(chunks))
-        except (socket.timeout, TimeoutError):
-            raise FetchError(f"timeout after {timeout_s:g} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchError(f"connection_error {type(exc).__name__}: {exc}") from None
-        finally:
-            conn.close()
+            result = fetch_hop(url, policy, deadline=deadline, max_bytes=max_bytes, headers=headers)
+        except FetchError as exc:
+            if str(exc).startswith("timeout"):
+                raise FetchError(f"timeout after {timeout_s:g} s") from None
+            raise
+        if not result.is_redirect:
+            return result
+        url = result.location
     raise FetchError(f"too_many_redirects more than {max_redirects}")
 
 
