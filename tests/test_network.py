@@ -1,6 +1,8 @@
+import time
+
 import pytest
 
-from runtime.network import Blocked, FetchError, NetworkPolicy, classify_address, fetch, resolve
+from runtime.network import Blocked, FetchError, NetworkPolicy, classify_address, fetch, fetch_hop, resolve
 
 
 @pytest.mark.parametrize(
@@ -18,6 +20,18 @@ from runtime.network import Blocked, FetchError, NetworkPolicy, classify_address
         ("0.0.0.0", "unspecified"),
         ("100.64.0.1", "reserved"),  # carrier-grade NAT: not global
         ("::ffff:10.0.0.1", "private"),  # IPv4-mapped
+        ("::ffff:169.254.169.254", "link_local"),
+        ("2002:a00:1::1", "private"),  # 6to4 around 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, client 10.0.0.1
+        ("fec0::1", "private"),  # IPv6 site-local
+        ("fd12:3456::1", "private"),  # unique local
+        ("192.0.2.10", "private"),  # documentation ranges
+        ("2001:db8::1", "private"),
+        ("198.18.0.1", "private"),  # benchmarking
+        ("255.255.255.255", "reserved"),  # broadcast
+        ("64:ff9b::a00:1", "reserved"),  # NAT64
+        ("ff02::1", "multicast"),
+        ("::", "unspecified"),
         ("93.184.216.34", "public"),
         ("2606:4700::1111", "public"),
     ],
@@ -78,3 +92,12 @@ def test_fetch_limits(http_server):
     loop = http_server.add("/loop", status=302, headers={"Location": "/loop"})
     with pytest.raises(FetchError, match="^too_many_redirects"):
         fetch(loop, policy, timeout_s=5, max_bytes=1000, max_redirects=3)
+
+
+def test_fetch_hop_returns_a_redirect_without_following_it(http_server):
+    start = http_server.add("/from", status=307, headers={"Location": "../to?x=1", "Set-Cookie": "a=1"})
+    policy = NetworkPolicy(allow_private=(f"127.0.0.1:{http_server.port}",))
+    hop = fetch_hop(start, policy, deadline=time.monotonic() + 5, max_bytes=1000, headers={"Referer": "http://r/", "Host": "evil"})
+    assert hop.is_redirect and hop.status == 307 and hop.location == http_server.url("/to?x=1")
+    assert ("Set-Cookie", "a=1") in hop.headers
+    assert http_server.hits == {"/from": 1}
