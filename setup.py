@@ -20,5 +20,9 @@ setup(
         "pyarrow>=15",
         "numpy>=1.26",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # benchmarks/ only: the static baseline and the extractor compared against.
+        "bench": ["beautifulsoup4>=4.12", "trafilatura==2.3.1"],
+    },
 )

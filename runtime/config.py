@@ -85,6 +85,8 @@ class UrlsConfig(Section):
 class NetworkConfig(Section):
     # `host:port` patterns (fnmatch) that may resolve to loopback or private addresses.
     allow_private: list[str] = []
+    # false: nothing but the allow-listed host:ports is reached (offline runs, benchmarks on saved pages)
+    allow_public: bool = True
     user_agent: str = "WebMine/0.1 (+https://example.invalid/webmine)"
 
 

@@ -13,8 +13,13 @@ import ipaddress
 import socket
 import ssl
 import time
+import zlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from runtime.config import NetworkConfig
 
 
 class Blocked(Exception):
@@ -64,6 +69,11 @@ def resolve(host: str) -> list[str]:
 class NetworkPolicy:
     allow_private: tuple[str, ...] = ()
     user_agent: str = "WebMine"
+    allow_public: bool = True  # False: only allow-listed host:ports, refused before any DNS look-up
+
+    @classmethod
+    def from_config(cls, network: "NetworkConfig") -> "NetworkPolicy":
+        return cls(tuple(network.allow_private), network.user_agent, network.allow_public)
 
     def allowed_private(self, host: str, port: int) -> bool:
         return any(fnmatch.fnmatch(f"{host}:{port}", pattern) for pattern in self.allow_private)
@@ -77,10 +87,13 @@ class NetworkPolicy:
         if not host:
             raise Blocked("no host in URL")
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        listed = self.allowed_private(host, port)
+        if not self.allow_public and not listed:
+            raise Blocked(f"{host}:{port} is not allow-listed and public addresses are off")
         addresses = resolve(host)
         for address in addresses:
             kind = classify_address(address)
-            if kind != "public" and not self.allowed_private(host, port):
+            if kind != "public" and not listed:
                 raise Blocked(f"{host}:{port} resolves to {kind} address {address}")
         return host, port, addresses[0]
 
@@ -139,7 +152,8 @@ def fetch_hop(url: str, policy: NetworkPolicy, *, deadline: float, max_bytes: in
             if size > max_bytes:
                 raise FetchError(f"too_large over {max_bytes} bytes")
             chunks.append(chunk)
-        return FetchResult(url, response.status, response.getheader("Content-Type") or "", b"".join(chunks),
+        body = _decoded(b"".join(chunks), response.getheader("Content-Encoding"), max_bytes)
+        return FetchResult(url, response.status, response.getheader("Content-Type") or "", body,
                            response.getheaders(), urljoin(url, location) if location else None)
     except (socket.timeout, TimeoutError):
         raise FetchError("timeout waiting for the server") from None
@@ -147,6 +161,23 @@ def fetch_hop(url: str, policy: NetworkPolicy, *, deadline: float, max_bytes: in
         raise FetchError(f"connection_error {type(exc).__name__}: {exc}") from None
     finally:
         conn.close()
+
+
+def _decoded(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+    """The body without its gzip / deflate coding (sent although not asked for), size-capped."""
+    coding = (encoding or "identity").strip().lower()
+    if coding in ("identity", ""):
+        return body
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(f"unsupported_encoding {coding}")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32 if coding != "deflate" else zlib.MAX_WBITS)
+    try:
+        plain = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise FetchError(f"connection_error bad {coding} body: {exc}") from None
+    if len(plain) > max_bytes:
+        raise FetchError(f"too_large over {max_bytes} bytes once decompressed")
+    return plain
 
 
 def fetch(url: str, policy: NetworkPolicy, *, timeout_s: float, max_bytes: int, max_redirects: int = 5,

@@ -57,6 +57,13 @@ def test_policy_refuses_unlisted_loopback_and_other_schemes():
         policy.check("file:///etc/passwd")
 
 
+def test_public_addresses_can_be_switched_off_before_any_lookup():
+    policy = NetworkPolicy(allow_private=("*.localhost:18080",), allow_public=False)
+    assert policy.check("http://forum.localhost:18080/t/1")[2] == "127.0.0.1"
+    with pytest.raises(Blocked, match="not allow-listed and public addresses are off"):
+        policy.check("http://name.that.does.not.resolve.invalid/")  # refused before DNS: no dns_error
+
+
 def test_fetch_reads_allowed_loopback(http_server):
     url = http_server.add("/a.txt", b"hello", content_type="text/plain")
     policy = NetworkPolicy(allow_private=(f"127.0.0.1:{http_server.port}",))
@@ -101,3 +108,14 @@ def test_fetch_hop_returns_a_redirect_without_following_it(http_server):
     assert hop.is_redirect and hop.status == 307 and hop.location == http_server.url("/to?x=1")
     assert ("Set-Cookie", "a=1") in hop.headers
     assert http_server.hits == {"/from": 1}
+
+
+def test_compressed_bodies_are_decoded_within_the_size_cap(http_server):
+    import gzip
+
+    policy = NetworkPolicy(allow_private=(f"127.0.0.1:{http_server.port}",))
+    small = http_server.add("/small.gz", gzip.compress(b"hello " * 10), content_type="text/plain", headers={"Content-Encoding": "gzip"})
+    assert fetch(small, policy, timeout_s=5, max_bytes=1000).body == b"hello " * 10
+    bomb = http_server.add("/bomb.gz", gzip.compress(b"\0" * 5_000_000), content_type="text/plain", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match="^too_large over 100000 bytes once decompressed"):
+        fetch(bomb, policy, timeout_s=5, max_bytes=100_000)

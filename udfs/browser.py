@@ -51,6 +51,7 @@ CHROMIUM_FLAGS = [
     "--proxy-bypass-list=<-loopback>",
 ]
 TREE_JS = (Path(__file__).with_name("tree.js")).read_text()
+DOCUMENT_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 MAX_RASTERS_PER_PAGE = 20
 # Time kept back from the load wait so that a page whose load never ends is still read.
 EXTRACT_RESERVE_S = 3.0
@@ -133,7 +134,7 @@ class Renderer:
 
     def __init__(self, render: RenderConfig, network: NetworkConfig):
         self.render = render
-        self.policy = NetworkPolicy(tuple(network.allow_private), network.user_agent)
+        self.policy = NetworkPolicy.from_config(network)
         self.robots = Robots(self.policy, timeout_s=min(10.0, render.page_timeout_s)) if render.obey_robots else None
         self.gate = DomainGate(render.per_host_concurrency, render.per_host_delay_s)
         self.launches = 0  # how many browsers this renderer started: 1 unless one crashed
@@ -255,7 +256,7 @@ class Renderer:
                     refusal = await run(None, self.robots.refusal, url)
                     if refusal:
                         raise Refused("robots", refusal if not hop else f"redirect to {url}: {refusal}")
-                result = await run(None, lambda: fetch_hop(url, self.policy, deadline=deadline,
+                result = await run(None, lambda: fetch_hop(url, self.policy, deadline=deadline, headers=DOCUMENT_ACCEPT,
                                                            max_bytes=self.render.max_page_bytes))
             except Blocked as exc:
                 raise Refused("blocked", str(exc) if not hop else f"redirect {hop} to {url}: {exc}") from None

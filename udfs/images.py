@@ -106,7 +106,7 @@ def hamming(a: str, b: str) -> int:
 
 def fetch_partitions(images: ImagesConfig, network: NetworkConfig):
     """A mapInPandas function: (image_id, url, page_id) in, images rows out."""
-    policy = NetworkPolicy(tuple(network.allow_private), network.user_agent)
+    policy = NetworkPolicy.from_config(network)
 
     def one(image_id: str, url: str, page_id: str) -> dict:
         base = {"image_id": image_id, "url": url, "page_id": page_id}
