@@ -4,7 +4,9 @@
 
 (a) naive: a loop that launches a browser for every page;
 (b) plain: one Playwright script, one browser, the same number of pages at once as
-    ours in total (render.partitions x render.concurrency), no Spark, no guard;
+    ours in total (render.partitions x render.concurrency), no Spark, no guard, with the
+    same technique as ours (one context, tabs reused), which makes it the limit here;
+(b0) plain, as such scripts are usually written: a new page (a new context) per URL;
 (c) ours: the render_pages transform through Spark (one browser per Python worker,
     every request through the network policy), rows written once;
 (c') the whole render_pages stage: the same plus Delta staging and MERGE (browsers
@@ -80,7 +82,7 @@ def run_naive(urls: list[str], config: PipelineConfig) -> tuple[float, dict[str,
         return time.monotonic() - started, texts
 
 
-async def _plain(urls: list[str], config: PipelineConfig, at_once: int) -> tuple[float, dict[str, str]]:
+async def _plain(urls: list[str], config: PipelineConfig, at_once: int, reuse_tabs: bool) -> tuple[float, dict[str, str]]:
     from playwright.async_api import TimeoutError as PlaywrightTimeout
     from playwright.async_api import async_playwright
 
@@ -89,7 +91,8 @@ async def _plain(urls: list[str], config: PipelineConfig, at_once: int) -> tuple
     async with async_playwright() as playwright:
         started = time.monotonic()
         browser = await playwright.chromium.launch(executable_path=str(config.render.chromium_path), args=PLAIN_FLAGS)
-        gate = asyncio.Semaphore(at_once)
+        context = await browser.new_context(user_agent=config.network.user_agent)
+        waiting = list(reversed(urls))
 
         async def block(route):
             if route.request.resource_type in blocked:
@@ -97,21 +100,29 @@ async def _plain(urls: list[str], config: PipelineConfig, at_once: int) -> tuple
             else:
                 await route.continue_()
 
-        async def one(url: str) -> None:
-            async with gate:
-                page = await browser.new_page(user_agent=config.network.user_agent)
-                try:
-                    await page.route("**/*", block)
-                    await page.goto(url, wait_until="load", timeout=timeout_ms)
-                    try:
-                        await page.wait_for_load_state("networkidle", timeout=idle_ms)
-                    except PlaywrightTimeout:
-                        pass
-                    texts[url] = tree_text((await page.evaluate(TREE_JS, {}))["nodes"])
-                finally:
-                    await page.close()
+        async def render(page, url: str) -> None:
+            await page.goto(url, wait_until="load", timeout=timeout_ms)
+            try:
+                await page.wait_for_load_state("networkidle", timeout=idle_ms)
+            except PlaywrightTimeout:
+                pass
+            texts[url] = tree_text((await page.evaluate(TREE_JS, {}))["nodes"])
 
-        await asyncio.gather(*(one(url) for url in urls))
+        async def tab_worker() -> None:
+            tab = await context.new_page()
+            await tab.route("**/*", block)
+            while waiting:
+                await render(tab, waiting.pop())
+
+        async def page_worker() -> None:
+            while waiting:
+                url = waiting.pop()
+                page = await browser.new_page(user_agent=config.network.user_agent)
+                await page.route("**/*", block)
+                await render(page, url)
+                await page.close()
+
+        await asyncio.gather(*((tab_worker if reuse_tabs else page_worker)() for _ in range(at_once)))
         await browser.close()
         return time.monotonic() - started, texts
 
@@ -215,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         naive_urls = urls[: args.naive_pages]
         seconds["naive"], _ = run_naive(naive_urls, config)
         print(f"naive    {len(naive_urls) / seconds['naive']:7.1f} pages/s", flush=True)
-        seconds["plain"], plain_texts = asyncio.run(_plain(urls, config, at_once))
+        seconds["plain"], plain_texts = asyncio.run(_plain(urls, config, at_once, reuse_tabs=True))
         print(f"plain    {len(urls) / seconds['plain']:7.1f} pages/s", flush=True)
+        seconds["plain_page_per_url"], _ = asyncio.run(_plain(urls, config, at_once, reuse_tabs=False))
+        print(f"plain0   {len(urls) / seconds['plain_page_per_url']:7.1f} pages/s", flush=True)
 
         from runtime.session import build_session
 
@@ -233,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rates = {
         "naive": len(naive_urls) / seconds["naive"],
-        **{name: len(urls) / seconds[name] for name in ("plain", "ours", "ours_stage", "static")},
+        **{name: len(urls) / seconds[name] for name in ("plain", "plain_page_per_url", "ours", "ours_stage", "static")},
     }
     js_pages = [p for p in pages if p["layout"] == "tutor"]
     js_truth = {p["url"]: " ".join(qa["solution"] + " " + qa["answer"] for qa in p["qas"]) for p in js_pages}

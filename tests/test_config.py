@@ -65,3 +65,14 @@ def test_blocklist_file_is_read_and_missing_file_is_an_error(tmp_path):
     config = load_config(None, [f"urls.blocklist_file={tmp_path / 'none.txt'}"])
     with pytest.raises(ConfigError, match="urls.blocklist_file"):
         config.blocked_hosts()
+
+
+def test_render_and_image_choices_are_checked():
+    with pytest.raises(ConfigError, match="render.block_resource_types.0"):
+        load_config(None, ["render.block_resource_types=[videos]"])
+    with pytest.raises(ConfigError, match="images.animated"):
+        load_config(None, ["images.animated=keep"])
+    with pytest.raises(ConfigError, match="render.per_host_delay_s"):
+        load_config(None, ["render.per_host_delay_s=-1"])
+    config = load_config(REPO / "conf" / "local.yaml")
+    assert config.render.obey_robots and config.network.allow_public and config.images.output_format == "png"

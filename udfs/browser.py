@@ -53,6 +53,9 @@ CHROMIUM_FLAGS = [
 TREE_JS = (Path(__file__).with_name("tree.js")).read_text()
 DOCUMENT_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 MAX_RASTERS_PER_PAGE = 20
+# A tab renders this many pages, one after the other, before it is replaced: reusing tabs
+# in one browser context is what makes a page cheap (no new context, often no new process).
+TAB_REUSES = 50
 # Time kept back from the load wait so that a page whose load never ends is still read.
 EXTRACT_RESERVE_S = 3.0
 # Makes a lazy <img> load now and waits until it is decoded (or has failed).
@@ -74,8 +77,9 @@ class Refused(Exception):
 
 @dataclass
 class PageState:
-    """What one page's route handler knows: documents fetched for it, and how it ended."""
+    """What the route handler of a tab knows about the page it is rendering now."""
 
+    deadline: float  # time.monotonic() by which the page must be done
     documents: dict[str, FetchResult] = field(default_factory=dict)  # fetched, waiting to be served
     crashed: bool = False
 
@@ -145,6 +149,10 @@ class Renderer:
         self._thread.start()
         self._playwright = None
         self._browser = None
+        self._context = None  # one for all pages: cookies are shared, as between a browser's tabs
+        self._idle_tabs: list = []
+        self._serving: dict = {}  # tab -> the PageState it renders now (None: idle)
+        self._tab_uses: dict = {}
         self._launching: asyncio.Lock | None = None
         self._closed = False
 
@@ -176,13 +184,13 @@ class Renderer:
                 except Exception:
                     pass  # already gone: the driver takes a dead browser with it
 
-    async def _live_browser(self):
-        """The open browser, launched (again) if there is none or it has died."""
+    async def _live_context(self):
+        """The browser's context, the browser launched (again) if there is none or it has died."""
         if self._launching is None:
             self._launching = asyncio.Lock()
         async with self._launching:
             if self._browser is not None and self._browser.is_connected():
-                return self._browser
+                return self._context
             from playwright.async_api import async_playwright
 
             for attempt in (1, 2):
@@ -204,7 +212,41 @@ class Renderer:
                     if attempt == 2:
                         raise
             self.launches += 1
-            return self._browser
+            self._context = await self._browser.new_context(user_agent=self.policy.user_agent, service_workers="block")
+            self._idle_tabs, self._serving, self._tab_uses = [], {}, {}
+            return self._context
+
+    async def _take_tab(self):
+        """An idle tab, or a new one whose requests all go through `_serve`."""
+        context = await self._live_context()
+        while self._idle_tabs:
+            tab = self._idle_tabs.pop()
+            if not tab.is_closed():
+                return tab
+        tab = await context.new_page()
+        self._serving[tab], self._tab_uses[tab] = None, 0
+        await tab.route("**/*", lambda route: self._serve(route, self._serving.get(tab)))
+        tab.on("crash", self._crashed)
+        return tab
+
+    def _crashed(self, tab) -> None:
+        state = self._serving.get(tab)
+        if state is not None:
+            state.crashed = True
+
+    async def _give_back(self, tab, reusable: bool) -> None:
+        self._serving[tab] = None  # requests of a page left running in an idle tab are refused
+        if reusable and not tab.is_closed():
+            self._tab_uses[tab] += 1
+            if self._tab_uses[tab] < TAB_REUSES:
+                self._idle_tabs.append(tab)
+                return
+        self._serving.pop(tab, None)
+        self._tab_uses.pop(tab, None)
+        try:
+            await asyncio.wait_for(tab.close(), 5)
+        except Exception:
+            pass  # a dead browser closed it already
 
     # ---- rendering ------------------------------------------------------------------
     def render_many(self, rows: list[tuple[str, str]]) -> list[dict]:
@@ -279,13 +321,10 @@ class Renderer:
             raise Refused("http_error", f"HTTP {document.status}", **facts)
         if not _is_html(document):
             raise Refused("not_html", f"content type {document.content_type or 'missing'}", **facts)
-        browser = await self._live_browser()
-        state = PageState(documents={document.url: document})
-        context = await browser.new_context(user_agent=self.policy.user_agent, service_workers="block")
+        page = await self._take_tab()
+        state = self._serving[page] = PageState(deadline, documents={document.url: document})
+        reusable = False
         try:
-            await context.route("**/*", lambda route: self._serve(route, state, deadline))
-            page = await context.new_page()
-            page.on("crash", lambda _page: setattr(state, "crashed", True))
             reason = None
             load_budget = max(0.5, deadline - time.monotonic() - min(EXTRACT_RESERVE_S, self.render.page_timeout_s / 4))
             try:
@@ -304,15 +343,13 @@ class Renderer:
             })
             nodes = await self._rasterize(page, result["nodes"], deadline)
             facts["final_url"] = page.url  # where scripts and redirects left the page
+            reusable = reason is None and not state.crashed  # a tab still loading or hung is closed
         except Exception as exc:
             if state.crashed:
                 raise RuntimeError(f"page crashed ({_first_line(exc)})") from None
             raise
         finally:
-            try:
-                await asyncio.wait_for(context.close(), 5)
-            except Exception:
-                pass  # a dead browser closed it already
+            await self._give_back(page, reusable)
         tree = [TreeNode(**node) for node in nodes]
         text = "\n".join(node.text for node in tree if node.text)
         signature = json.dumps([(n.kind, n.text, n.alt) for n in tree])
@@ -323,9 +360,13 @@ class Renderer:
             render_ms=int((time.monotonic() - started) * 1000),
         )
 
-    async def _serve(self, route, state: PageState, deadline: float) -> None:
+    async def _serve(self, route, state: PageState | None) -> None:
         """Fulfil one request of the page from a guarded fetch, or refuse it."""
         request = route.request
+        if state is None:
+            await self._quietly(route.abort("blockedbyclient"))
+            return
+        deadline = state.deadline
         try:
             if request.url in state.documents and request.is_navigation_request():
                 await self._fulfil(route, state.documents.pop(request.url))
