@@ -1,7 +1,8 @@
 """Page rendering in the system Chromium through Playwright, as a Spark map function.
 
 One Chromium per Python process (a Spark Python worker is reused across tasks), kept
-across batches and restarted when it dies, renders `render.concurrency` pages at once.
+across batches and restarted when it dies, renders `render.concurrency` pages at once
+in tabs of one browser context, each tab reused for page after page.
 
 Chromium never touches the network itself. The main document is fetched hop by hop
 by `runtime.network` (policy checked on every hop, redirects counted, size capped,
