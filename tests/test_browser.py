@@ -309,7 +309,7 @@ def test_robots_txt_is_obeyed_and_read_once(renderer, pages, flaky):
 
 # ---- politeness, crashes, one browser per process -------------------------------------
 def chromium_processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every Chromium process on the machine."""
+    """pid -> (parent pid, command line) of every live Chromium process on the machine."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -319,7 +319,8 @@ def chromium_processes() -> dict[int, tuple[int, str]]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "chromium" in stat[stat.index("(") + 1: stat.rindex(")")]:
+        alive = stat[stat.rindex(")") + 2:].split()[0] != "Z"
+        if alive and "chromium" in stat[stat.index("(") + 1: stat.rindex(")")]:
             found[int(entry.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), cmdline)
     return found
 
@@ -392,3 +393,26 @@ def test_one_browser_per_python_worker_across_spark_tasks(spark, pages):
     pids = [pid for _, pid, _ in seen]
     assert len(set(pids)) < len(pids)
     assert {launches for _, _, launches in seen} == {1}
+
+
+def test_shared_browser_is_closed_when_the_interpreter_exits(pages, wait_until):
+    script = f"""
+import json, os
+from runtime.config import NetworkConfig, RenderConfig
+from tests.test_browser import chromium_processes
+from udfs.browser import shared_renderer
+renderer = shared_renderer(RenderConfig(per_host_delay_s=0), NetworkConfig(allow_private=["127.0.0.1:{pages.port}"]))
+assert renderer.render_many([("a", "{pages.url('/final.html')}")])[0]["status"] == "ok"
+print(json.dumps(sorted(chromium_processes())))
+"""
+    import json
+    import subprocess
+    import sys
+
+    before = set(chromium_processes())
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    started = set(json.loads(done.stdout.splitlines()[-1])) - before
+    assert started  # the browser was running ...
+    assert wait_until(lambda: not started & set(chromium_processes()), timeout_s=5)  # ... and is gone

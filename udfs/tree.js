@@ -12,7 +12,7 @@
                         "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
   const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
   const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]);
-  const CHROME_NAME = /(^|[-_ ])(cookie|cookies|consent|gdpr|onetrust|didomi|cookiebot|cmp|banner|advert|advertisement|ads?|ad-slot|adsbygoogle|taboola|outbrain|sponsor|sponsored|promo|newsletter|share|sharing|social|breadcrumbs?|sidebar|related|popup|modal|subscribe|paywall)([-_ ]|$)/i;
+  const CHROME_NAME = /(^|[-_ ])(cookie|cookies|consent|gdpr|onetrust|didomi|cookiebot|cmp|banner|advert|advertisement|ads?|ad-slot|adsbygoogle|taboola|outbrain|sponsor|sponsored|promo|newsletter|share|sharing|social|breadcrumbs?|sidebar|related|popup|modal|subscribe)([-_ ]|$)/i;
   // Blocks that are mostly links (menus, "more stories", tag clouds) are chrome wherever they sit.
   const LINK_LIST_TAGS = new Set(["UL", "OL", "DIV", "SECTION", "TABLE", "DL", "P", "SPAN", "TD"]);
   const MATHJAX_OUTPUT = /^(MathJax|MJX)/;
@@ -40,6 +40,8 @@
   const clean = (text) => text.replace(/\s+/g, " ").trim();
   const absolute = (value) => { try { return new URL(value, document.baseURI).href; } catch (e) { return null; } };
 
+  // A block that is mostly links and has little text of its own; a wrapper around an
+  // article and a list of more stories has the article's text, and stays.
   function linkList(el) {
     if (!LINK_LIST_TAGS.has(el.tagName)) return false;
     const links = el.getElementsByTagName("a");
@@ -47,7 +49,7 @@
     const total = clean(el.textContent).length;
     let linked = 0;
     for (const a of links) linked += clean(a.textContent).length;
-    return total > 0 && linked / total > 0.6;
+    return total > 0 && linked / total > 0.6 && total - linked < 300;
   }
 
   function isChrome(el) {
@@ -56,7 +58,9 @@
     if (CHROME_TAGS.has(el.tagName)) return true;
     if (CHROME_ROLES.has(el.getAttribute("role") || "")) return true;
     if ((el.getAttribute("aria-label") || "").match(/advert|cookie/i)) return true;
-    return CHROME_NAME.test(nameOf(el));
+    // Class names mislead on wrappers ("advert-content-wrap" around a whole story):
+    // a named block is chrome only while it holds a small part of the page's text.
+    return CHROME_NAME.test(nameOf(el)) && el.innerText.length < 0.4 * rootTextLength;
   }
 
   function visible(el) {
@@ -213,6 +217,7 @@
   }
 
   const root = document.querySelector("main, [role=main]") || document.body;
+  const rootTextLength = root ? root.innerText.length : 0;
   if (root) walk(root, { kind: "text", level: 0, collapsed: false, block: 0 });
   flush();
   return { title: document.title || "", nodes };
