@@ -109,7 +109,10 @@ def test_fetch_partitions_rows_for_every_outcome(http_server):
 
 def test_stage_stores_each_picture_once(spark, tmp_path, http_server):
     same, other = png(color=(1, 2, 3)), png(color=(4, 5, 6))
-    bmp = lambda data: encoded(Image.open(io.BytesIO(data)), "BMP")  # noqa: E731
+
+    def bmp(data: bytes) -> bytes:
+        return encoded(Image.open(io.BytesIO(data)), "BMP")
+
     a = http_server.add("/a.png", same, content_type="image/png")  # stored by an earlier run
     b = http_server.add("/b.bmp", bmp(same), content_type="image/bmp")
     c = http_server.add("/c.png", other, content_type="image/png")
