@@ -10,13 +10,19 @@ CHROMIUM := /usr/bin/chromium
 CONF ?= conf/local.yaml
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 demo: install
 	$(PY) -m jobs.run_pipeline --conf $(CONF)
 
 test: install $(TEST_INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Scripts, not tests: rendering throughput and main-content quality (figures under work/bench/).
+bench: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m benchmarks.render_throughput
+	$(PY) -m benchmarks.content_quality
 
 install: $(INSTALLED) $(JARS) $(CHROMIUM)
 

@@ -28,5 +28,7 @@ setup(
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
         # The training stage only: torch from PyPI is a large CUDA build.
         "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],
+        # benchmarks/ only: the static baseline and the extractor compared against.
+        "bench": ["beautifulsoup4>=4.12", "trafilatura==2.3.1"],
     },
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from runtime.cli import main
@@ -32,8 +32,21 @@ class FetchImages(Stage):
         wanted = wanted.withColumn("image_id", stable_id_col("url"))
         known = ctx.tables.read("images").select("image_id")
         new = wanted.join(known, "image_id", "left_anti")
-        return new.select("image_id", "url", "page_id").repartition(ctx.config.images.partitions, "image_id").mapInPandas(
+        fetched = new.select("image_id", "url", "page_id").repartition(ctx.config.images.partitions, "image_id").mapInPandas(
             fetch_partitions(ctx.config.images, ctx.config.network), ImageRecord.transform_schema()
+        )
+        # The same picture under another URL is stored once: the first row (earlier runs
+        # first, then the smallest image_id) keeps the bytes, the others point at it.
+        stored = ctx.tables.read("images").where("status = 'ok' AND duplicate_of IS NULL")
+        stored = stored.groupBy("sha256").agg(F.min("image_id").alias("stored_id"))
+        ok = F.col("status") == "ok"
+        first = F.first("image_id").over(Window.partitionBy("sha256").orderBy("image_id"))
+        return (
+            fetched.withColumn("first_id", F.when(ok, first))
+            .join(stored, "sha256", "left")
+            .withColumn("duplicate_of", F.when(ok, F.coalesce("stored_id", F.when(F.col("first_id") != F.col("image_id"), F.col("first_id")))))
+            .withColumn("content", F.when(F.col("duplicate_of").isNull(), F.col("content")))
+            .select(*ImageRecord.transform_schema().fieldNames())
         )
 
 

@@ -90,18 +90,29 @@ class UrlsConfig(Section):
 class NetworkConfig(Section):
     # `host:port` patterns (fnmatch) that may resolve to loopback or private addresses.
     allow_private: list[str] = []
+    # false: nothing but the allow-listed host:ports is reached (offline runs, benchmarks on saved pages)
+    allow_public: bool = True
     user_agent: str = "WebMine/0.1 (+https://example.invalid/webmine)"
 
 
+RESOURCE_TYPES = ("document", "stylesheet", "image", "media", "font", "script", "texttrack", "xhr", "fetch",
+                  "eventsource", "websocket", "manifest", "other")
+
+
 class RenderConfig(Section):
-    concurrency: int = Field(4, ge=1)
-    partitions: int = Field(2, ge=1)
-    page_timeout_s: float = Field(15, gt=0)
-    network_idle_timeout_s: float = Field(3, ge=0)
-    block_resource_types: list[str] = ["media", "font"]
-    max_page_bytes: int = Field(5_000_000, ge=1)
+    concurrency: int = Field(4, ge=1)  # pages at once in each Python worker's browser
+    partitions: int = Field(2, ge=1)  # Spark tasks, each with its worker's browser
+    page_timeout_s: float = Field(15, gt=0)  # everything for one page: fetch, load, tree
+    network_idle_timeout_s: float = Field(3, ge=0)  # the most to wait for network idle after load
+    block_resource_types: list[Literal[RESOURCE_TYPES]] = ["media", "font"]  # never fetched
+    max_page_bytes: int = Field(5_000_000, ge=1)  # the main document, and each resource a page loads
     max_redirects: int = Field(5, ge=0)
     chromium_path: Path = Path("/usr/bin/chromium")
+    obey_robots: bool = True
+    per_host_concurrency: int = Field(2, ge=1)  # pages of one host at once, per worker
+    per_host_delay_s: float = Field(0.5, ge=0)  # between the starts of two pages of one host, per worker
+    rasterize_svg: bool = True  # SVG images and inline SVG diagrams become PNG images in the tree
+    svg_min_side: int = Field(64, ge=1)  # smaller SVGs (icons) are not rasterised
 
 
 class ImagesConfig(Section):
@@ -110,6 +121,9 @@ class ImagesConfig(Section):
     max_bytes: int = Field(10_000_000, ge=1)
     min_side: int = Field(100, ge=1)
     partitions: int = Field(2, ge=1)
+    output_format: Literal["png", "jpeg"] = "png"  # images are stored as RGB in this format
+    jpeg_quality: int = Field(90, ge=1, le=95)
+    animated: Literal["first_frame", "drop"] = "first_frame"
 
 
 class EndpointConfig(Section):

@@ -4,20 +4,22 @@ from schemas.base import TableModel
 
 
 class ImageRecord(TableModel):
-    """An image referenced by a page, downloaded and decoded, keyed by its URL."""
+    """An image referenced by a page, downloaded, decoded and normalised, keyed by its URL."""
 
     table: ClassVar[str] = "images"
     key: ClassVar[str] = "image_id"
 
     image_id: str
-    url: str
+    url: str  # http(s), or a data: URL (inline images, SVG rasterised by the renderer)
     page_id: str  # the first page that referenced it
-    status: str  # ok | http_error | blocked | too_large | too_small | unreadable | timeout | error
+    # ok | http_error | blocked | too_large | too_small | animated | unreadable | timeout | error
+    status: str
     reason: str | None = None
-    sha256: str | None = None
+    sha256: str | None = None  # of `content`: the same picture under two URLs has one hash
     width: int | None = None
     height: int | None = None
-    format: str | None = None
-    size_bytes: int | None = None
+    format: str | None = None  # as downloaded (PNG, GIF, ...); `content` is RGB in images.output_format
+    size_bytes: int | None = None  # as downloaded
     phash: str | None = None
-    content: bytes | None = None
+    content: bytes | None = None  # only on the first row with this sha256
+    duplicate_of: str | None = None  # the image_id holding the content, when this row repeats it

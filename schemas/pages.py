@@ -9,7 +9,7 @@ class TreeNode(Row):
     kind: str  # heading | text | list_item | table | code | image
     text: str = ""
     level: int = 0
-    src: str | None = None
+    src: str | None = None  # absolute URL, or a data: URL (inline images, rasterised SVG)
     alt: str | None = None
     collapsed: bool = False  # inside a closed <details>, spoiler or show/hide block
     block: int = 0  # the enclosing post / section / list item (0: none)
@@ -23,8 +23,9 @@ class Page(TableModel):
 
     url_id: str
     url: str
-    status: str  # ok | http_error | timeout | blocked | not_html | too_large | error
-    reason: str | None = None
+    # ok | http_error | timeout | blocked | robots | not_html | too_large | too_many_redirects | error
+    status: str
+    reason: str | None = None  # why it failed; on an ok page, what was cut (a load that never finished)
     http_status: int | None = None
     final_url: str | None = None
     title: str | None = None

@@ -51,6 +51,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: dict[str, int] = {}
+        self.spans: dict[str, tuple[float, float]] = {}  # path -> when its (last) request came and was answered
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         server = self
 
@@ -59,7 +61,15 @@ class LoopbackServer:
                 pass
 
             def do_GET(self) -> None:
-                server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                with server._lock:
+                    server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                started = time.monotonic()
+                try:
+                    self.answer()
+                finally:
+                    server.spans[self.path] = (started, time.monotonic())
+
+            def answer(self) -> None:
                 route = server.routes.get(self.path)
                 if route is None:
                     self.send_error(404)

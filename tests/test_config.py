@@ -93,3 +93,14 @@ def test_table_locations_under_a_folder_a_uri_or_a_catalog(tmp_path):
     assert catalog.location("final_qas") == "main.webmine.final_qas" and catalog.where() == "main.webmine"
     with pytest.raises(KeyError, match="unknown table 'answerz'"):
         catalog.location("answerz")
+
+
+def test_render_and_image_choices_are_checked():
+    with pytest.raises(ConfigError, match="render.block_resource_types.0"):
+        load_config(None, ["render.block_resource_types=[videos]"])
+    with pytest.raises(ConfigError, match="images.animated"):
+        load_config(None, ["images.animated=keep"])
+    with pytest.raises(ConfigError, match="render.per_host_delay_s"):
+        load_config(None, ["render.per_host_delay_s=-1"])
+    config = load_config(REPO / "conf" / "local.yaml")
+    assert config.render.obey_robots and config.network.allow_public and config.images.output_format == "png"

@@ -1,22 +1,40 @@
 """Page rendering in the system Chromium through Playwright, as a Spark map function.
 
-One browser per Spark task renders a partition's URLs several at a time. Every
-request the page makes goes through the network policy; media and fonts are not
-fetched. Each URL ends as one `pages` row with a status and a reason.
+One Chromium per Python process (a Spark Python worker is reused across tasks), kept
+across batches and restarted when it dies, renders `render.concurrency` pages at once
+in tabs of one browser context, each tab reused for page after page.
+
+Chromium never touches the network itself. The main document is fetched hop by hop
+by `runtime.network` (policy checked on every hop, redirects counted, size capped,
+robots.txt and per-host politeness applied) and handed to the page; every request the
+page makes is fetched the same way and fulfilled through a route. Chromium is launched
+with a proxy that does not exist, so anything that slipped past the route (a
+WebSocket, a prefetch) fails instead of reaching an address nobody checked.
+
+Each URL ends as one `pages` row with a status and a reason.
 """
 from __future__ import annotations
 
 import asyncio
+import atexit
+import base64
 import hashlib
 import json
+import threading
 import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from runtime.config import NetworkConfig, RenderConfig
-from runtime.network import Blocked, FetchError, NetworkPolicy
+from runtime.network import HOP_BY_HOP, Blocked, FetchError, FetchResult, NetworkPolicy, fetch_hop
+from runtime.robots import Robots
 from schemas.pages import Page, TreeNode
 
 CHROMIUM_FLAGS = [
@@ -27,144 +45,439 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
+    "--dns-prefetch-disable",
+    # Requests the route does not fulfil go to a proxy that is not there (loopback
+    # included: `<-loopback>` removes Chromium's implicit bypass).
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
 ]
 TREE_JS = (Path(__file__).with_name("tree.js")).read_text()
+DOCUMENT_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+MAX_RASTERS_PER_PAGE = 20
+# A tab renders this many pages, one after the other, before it is replaced: reusing tabs
+# in one browser context is what makes a page cheap (no new context, often no new process).
+TAB_REUSES = 50
+# Time kept back from the load wait so that a page whose load never ends is still read.
+EXTRACT_RESERVE_S = 3.0
+# Makes a lazy <img> load now and waits until it is decoded (or has failed).
+LOAD_IMAGE_JS = """(el, src) => {
+  if (el.tagName !== 'IMG') return;
+  el.loading = 'eager';
+  if (src && el.getAttribute('src') !== src) el.src = src;  // a lazy image's placeholder
+  return el.decode().catch(() => null);
+}"""
+
+
+class Refused(Exception):
+    """A page that is not rendered, with its status, the reason and what is known of it."""
+
+    def __init__(self, status: str, reason: str, **facts):
+        super().__init__(status, reason)
+        self.status, self.reason, self.facts = status, reason, facts
+
+
+@dataclass
+class PageState:
+    """What the route handler of a tab knows about the page it is rendering now."""
+
+    deadline: float  # time.monotonic() by which the page must be done
+    documents: dict[str, FetchResult] = field(default_factory=dict)  # fetched, waiting to be served
+    crashed: bool = False
+
+
+class DomainGate:
+    """At most `per_host` pages of one host at once, their starts `delay_s` apart."""
+
+    def __init__(self, per_host: int, delay_s: float):
+        self.delay_s = delay_s
+        self._slots: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
+        self._next_start: dict[str, float] = {}
+
+    @asynccontextmanager
+    async def slot(self, host: str):
+        async with self._slots[host]:
+            now = time.monotonic()
+            start = max(now, self._next_start.get(host, now))
+            self._next_start[host] = start + self.delay_s
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
 
 
 def _page_row(url_id: str, url: str, **fields) -> dict:
     return Page.row(url_id=url_id, url=url, **fields)
 
 
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+
+
+def _is_html(result: FetchResult) -> bool:
+    if result.content_type:
+        return "html" in result.content_type.lower()
+    head = result.body[:1024].lstrip().lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html")
+
+
+def _response_headers(result: FetchResult) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in result.headers:
+        key = name.lower()
+        if key in HOP_BY_HOP:
+            continue
+        # Playwright takes several Set-Cookie values joined by newlines.
+        headers[key] = f"{headers[key]}{chr(10) if key == 'set-cookie' else ', '}{value}" if key in headers else value
+    return headers
+
+
 class Renderer:
-    """An open Chromium plus the settings to render pages with it."""
+    """A Chromium kept open across batches, and the settings to render pages with it.
+
+    Its asyncio loop runs in a thread of its own, so it can be called from any thread
+    and outlives the Spark task that started it.
+    """
 
     def __init__(self, render: RenderConfig, network: NetworkConfig):
         self.render = render
-        self.policy = NetworkPolicy(tuple(network.allow_private), network.user_agent)
+        self.policy = NetworkPolicy.from_config(network)
+        self.robots = Robots(self.policy, timeout_s=min(10.0, render.page_timeout_s)) if render.obey_robots else None
+        self.gate = DomainGate(render.per_host_concurrency, render.per_host_delay_s)
+        self.launches = 0  # how many browsers this renderer started: 1 unless one crashed
         self.loop = asyncio.new_event_loop()
+        # Fetches and DNS look-ups block; each page in flight may wait on a few at once.
+        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=4 * render.concurrency, thread_name_prefix="fetch"))
+        self._thread = threading.Thread(target=self.loop.run_forever, name="renderer", daemon=True)
+        self._thread.start()
         self._playwright = None
         self._browser = None
+        self._context = None  # one for all pages: cookies are shared, as between a browser's tabs
+        self._idle_tabs: list = []
+        self._serving: dict = {}  # tab -> the PageState it renders now (None: idle)
+        self._tab_uses: dict = {}
+        self._launching: asyncio.Lock | None = None
+        self._closed = False
 
+    # ---- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> "Renderer":
-        from playwright.async_api import async_playwright
-
-        self._playwright = self.loop.run_until_complete(async_playwright().start())
-        self._launch()
         return self
 
-    def _launch(self) -> None:
-        self._browser = self.loop.run_until_complete(
-            self._playwright.chromium.launch(
-                executable_path=str(self.render.chromium_path), headless=True, args=CHROMIUM_FLAGS
-            )
-        )
-
     def __exit__(self, *exc) -> None:
-        try:
-            if self._browser is not None:
-                self.loop.run_until_complete(self._browser.close())
-            if self._playwright is not None:
-                self.loop.run_until_complete(self._playwright.stop())
-        finally:
-            self.loop.close()
+        self.close()
 
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._call(self._shutdown())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+
+    async def _shutdown(self) -> None:
+        for closing in (self._browser, self._playwright):
+            if closing is not None:
+                try:
+                    await asyncio.wait_for(closing.close() if closing is self._browser else closing.stop(), 10)
+                except Exception:
+                    pass  # already gone: the driver takes a dead browser with it
+
+    async def _live_context(self):
+        """The browser's context, the browser launched (again) if there is none or it has died."""
+        if self._launching is None:
+            self._launching = asyncio.Lock()
+        async with self._launching:
+            if self._browser is not None and self._browser.is_connected():
+                return self._context
+            from playwright.async_api import async_playwright
+
+            for attempt in (1, 2):
+                try:
+                    if self._playwright is None:
+                        self._playwright = await async_playwright().start()
+                    self._browser = await self._playwright.chromium.launch(
+                        executable_path=str(self.render.chromium_path), headless=True, args=CHROMIUM_FLAGS
+                    )
+                    break
+                except Exception:
+                    # The driver itself may have died with the browser: start a new one once.
+                    playwright, self._playwright = self._playwright, None
+                    if playwright is not None:
+                        try:
+                            await asyncio.wait_for(playwright.stop(), 5)
+                        except Exception:
+                            pass
+                    if attempt == 2:
+                        raise
+            self.launches += 1
+            self._context = await self._browser.new_context(user_agent=self.policy.user_agent, service_workers="block")
+            self._idle_tabs, self._serving, self._tab_uses = [], {}, {}
+            return self._context
+
+    async def _take_tab(self):
+        """An idle tab, or a new one whose requests all go through `_serve`."""
+        context = await self._live_context()
+        while self._idle_tabs:
+            tab = self._idle_tabs.pop()
+            if not tab.is_closed():
+                return tab
+        tab = await context.new_page()
+        self._serving[tab], self._tab_uses[tab] = None, 0
+        await tab.route("**/*", lambda route: self._serve(route, self._serving.get(tab)))
+        tab.on("crash", self._crashed)
+        return tab
+
+    def _crashed(self, tab) -> None:
+        state = self._serving.get(tab)
+        if state is not None:
+            state.crashed = True
+
+    async def _give_back(self, tab, reusable: bool) -> None:
+        self._serving[tab] = None  # requests of a page left running in an idle tab are refused
+        if reusable and not tab.is_closed():
+            self._tab_uses[tab] += 1
+            if self._tab_uses[tab] < TAB_REUSES:
+                self._idle_tabs.append(tab)
+                return
+        self._serving.pop(tab, None)
+        self._tab_uses.pop(tab, None)
+        try:
+            await asyncio.wait_for(tab.close(), 5)
+        except Exception:
+            pass  # a dead browser closed it already
+
+    # ---- rendering ------------------------------------------------------------------
     def render_many(self, rows: list[tuple[str, str]]) -> list[dict]:
         """Render (url_id, url) pairs, `concurrency` at a time; one row per URL, in order."""
-        if not self._browser.is_connected():
-            self._launch()
-        return self.loop.run_until_complete(self._render_all(rows))
+        if self._closed:
+            raise RuntimeError("renderer is closed")
+        return self._call(self._render_all(rows))
 
     async def _render_all(self, rows: list[tuple[str, str]]) -> list[dict]:
-        context = await self._browser.new_context(user_agent=self.policy.user_agent, java_script_enabled=True)
-        await context.route("**/*", self._guard)
-        gate = asyncio.Semaphore(self.render.concurrency)
+        pages_at_once = asyncio.Semaphore(self.render.concurrency)
 
         async def one(url_id: str, url: str) -> dict:
-            async with gate:
-                return await self._render_one(context, url_id, url)
+            # The host's slot first, so that pages queued for a busy host hold no page slot.
+            async with self.gate.slot((urlsplit(url).hostname or "").lower()):
+                async with pages_at_once:
+                    return await self._render_one(url_id, url)
 
-        try:
-            return await asyncio.gather(*(one(url_id, url) for url_id, url in rows))
-        finally:
-            await context.close()
+        return list(await asyncio.gather(*(one(url_id, url) for url_id, url in rows)))
 
-    async def _guard(self, route) -> None:
-        request = route.request
-        if request.resource_type in self.render.block_resource_types:
-            await route.abort("blockedbyclient")
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, self.policy.check, request.url)
-        except (Blocked, FetchError):
-            await route.abort("blockedbyclient")
-            return
-        await route.continue_()
-
-    async def _render_one(self, context, url_id: str, url: str) -> dict:
+    async def _render_one(self, url_id: str, url: str) -> dict:
         started = time.monotonic()
-        try:
-            self.policy.check(url)
-        except Blocked as exc:
-            return _page_row(url_id, url, status="blocked", reason=str(exc))
-        except FetchError as exc:
-            return _page_row(url_id, url, status="error", reason=str(exc))
-        page = await context.new_page()
-        try:
-            return await asyncio.wait_for(self._load(page, url_id, url, started), self.render.page_timeout_s)
-        except asyncio.TimeoutError:
-            return _page_row(url_id, url, status="timeout", reason=f"no result within {self.render.page_timeout_s:g} s",
-                             render_ms=int((time.monotonic() - started) * 1000))
-        except Exception as exc:  # a crashed page or a browser error is a row, not a failed task
-            return _page_row(url_id, url, status="error", reason=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                             render_ms=int((time.monotonic() - started) * 1000))
-        finally:
-            try:
-                await page.close()
-            except Exception:
-                pass
+        limit = self.render.page_timeout_s
+        deadline = started + limit
 
-    async def _load(self, page, url_id: str, url: str, started: float) -> dict:
+        def elapsed() -> int:
+            return int((time.monotonic() - started) * 1000)
+
+        try:
+            return await asyncio.wait_for(self._render_within(url_id, url, started, deadline), limit)
+        except asyncio.TimeoutError:
+            return _page_row(url_id, url, status="timeout", reason=f"no result within {limit:g} s", render_ms=elapsed())
+        except Refused as refused:
+            return _page_row(url_id, url, status=refused.status, reason=refused.reason, **refused.facts, render_ms=elapsed())
+        except Exception as exc:  # a crashed page or browser is a row, not a failed task
+            if self._browser is not None and not self._browser.is_connected():
+                reason = f"browser crashed ({_first_line(exc)}); it is restarted for the next page"
+            else:
+                reason = _first_line(exc)
+            return _page_row(url_id, url, status="error", reason=reason, render_ms=elapsed())
+
+    async def _fetch_document(self, url: str, deadline: float) -> FetchResult:
+        """The main document, following redirects itself: robots.txt and the policy are
+        checked before each hop is requested, and hops past `max_redirects` are refused."""
+        run = asyncio.get_running_loop().run_in_executor
+        for hop in range(self.render.max_redirects + 1):
+            try:
+                await run(None, self.policy.check, url)
+                if self.robots is not None:
+                    refusal = await run(None, self.robots.refusal, url)
+                    if refusal:
+                        raise Refused("robots", refusal if not hop else f"redirect to {url}: {refusal}")
+                result = await run(None, lambda: fetch_hop(url, self.policy, deadline=deadline, headers=DOCUMENT_ACCEPT,
+                                                           max_bytes=self.render.max_page_bytes))
+            except Blocked as exc:
+                raise Refused("blocked", str(exc) if not hop else f"redirect {hop} to {url}: {exc}") from None
+            except FetchError as exc:
+                status = str(exc).split(" ", 1)[0]
+                if status == "timeout":
+                    raise Refused("timeout", f"no result within {self.render.page_timeout_s:g} s ({exc})") from None
+                raise Refused(status if status == "too_large" else "error", str(exc)) from None
+            if not result.is_redirect:
+                return result
+            url = result.location
+        raise Refused("too_many_redirects", f"more than {self.render.max_redirects} redirects (next: {url})")
+
+    async def _render_within(self, url_id: str, url: str, started: float, deadline: float) -> dict:
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-        response = await page.goto(url, wait_until="load", timeout=self.render.page_timeout_s * 1000)
-        if self.render.network_idle_timeout_s > 0:
+        document = await self._fetch_document(url, deadline)
+        facts = {"http_status": document.status, "final_url": document.url}
+        if document.status >= 400:
+            raise Refused("http_error", f"HTTP {document.status}", **facts)
+        if not _is_html(document):
+            raise Refused("not_html", f"content type {document.content_type or 'missing'}", **facts)
+        page = await self._take_tab()
+        state = self._serving[page] = PageState(deadline, documents={document.url: document})
+        reusable = False
+        try:
+            reason = None
+            load_budget = max(0.5, deadline - time.monotonic() - min(EXTRACT_RESERVE_S, self.render.page_timeout_s / 4))
             try:
-                await page.wait_for_load_state("networkidle", timeout=self.render.network_idle_timeout_s * 1000)
+                await page.goto(document.url, wait_until="load", timeout=load_budget * 1000)
             except PlaywrightTimeout:
-                pass  # pages that poll forever still render what they have
-        elapsed = int((time.monotonic() - started) * 1000)
-        final_url = page.url
-        if response is None:
-            return _page_row(url_id, url, status="error", reason="no response", final_url=final_url, render_ms=elapsed)
-        content_type = (await response.header_value("content-type")) or ""
-        if response.status >= 400:
-            return _page_row(url_id, url, status="http_error", reason=f"HTTP {response.status}",
-                             http_status=response.status, final_url=final_url, render_ms=elapsed)
-        if "html" not in content_type:
-            return _page_row(url_id, url, status="not_html", reason=f"content type {content_type or 'missing'}",
-                             http_status=response.status, final_url=final_url, render_ms=elapsed)
-        result = await page.evaluate(TREE_JS)
-        tree = [TreeNode(**node) for node in result["nodes"]]
+                reason = f"load did not finish within {load_budget:.1f} s; rendered what had arrived"
+            if reason is None and self.render.network_idle_timeout_s > 0:
+                idle_budget = min(self.render.network_idle_timeout_s, deadline - time.monotonic() - 1)
+                try:
+                    await page.wait_for_load_state("networkidle", timeout=max(0.1, idle_budget) * 1000)
+                except PlaywrightTimeout:
+                    pass  # pages that poll forever still render what they have
+            result = await page.evaluate(TREE_JS, {
+                "rasterMinSide": self.render.svg_min_side if self.render.rasterize_svg else 0,
+                "rasterMax": MAX_RASTERS_PER_PAGE,
+            })
+            nodes = await self._rasterize(page, result["nodes"], deadline)
+            facts["final_url"] = page.url  # where scripts and redirects left the page
+            reusable = reason is None and not state.crashed  # a tab still loading or hung is closed
+        except Exception as exc:
+            if state.crashed:
+                raise RuntimeError(f"page crashed ({_first_line(exc)})") from None
+            raise
+        finally:
+            await self._give_back(page, reusable)
+        tree = [TreeNode(**node) for node in nodes]
         text = "\n".join(node.text for node in tree if node.text)
-        if len(text.encode()) > self.render.max_page_bytes:
-            return _page_row(url_id, url, status="too_large", reason=f"tree text over {self.render.max_page_bytes} bytes",
-                             http_status=response.status, final_url=final_url, render_ms=elapsed)
         signature = json.dumps([(n.kind, n.text, n.alt) for n in tree])
         return _page_row(
-            url_id, url, status="ok", http_status=response.status, final_url=final_url, title=result["title"][:500],
+            url_id, url, status="ok", reason=reason, **facts, title=result["title"][:500],
             tree=[node.model_dump() for node in tree], text_chars=len(text),
             content_hash=hashlib.sha256(signature.encode()).hexdigest(),
             render_ms=int((time.monotonic() - started) * 1000),
         )
 
+    async def _serve(self, route, state: PageState | None) -> None:
+        """Fulfil one request of the page from a guarded fetch, or refuse it."""
+        request = route.request
+        if state is None:
+            await self._quietly(route.abort("blockedbyclient"))
+            return
+        deadline = state.deadline
+        try:
+            if request.url in state.documents and request.is_navigation_request():
+                await self._fulfil(route, state.documents.pop(request.url))
+                return
+            if request.resource_type in self.render.block_resource_types and not self._wanted_svg(request):
+                await route.abort("blockedbyclient")
+                return
+            if request.is_navigation_request():
+                if request.frame.parent_frame is not None:
+                    await route.abort("blockedbyclient")  # frames are not part of the tree
+                    return
+                # The page navigates by itself (script, meta refresh): the same checks as the first document.
+                document = await self._fetch_document(request.url, deadline)
+                if document.url != request.url:
+                    # A fulfilled answer cannot change the URL: send the page on to where the redirects ended.
+                    state.documents[document.url] = document
+                    await route.fulfill(status=200, content_type="text/html",
+                                        body=f"<script>location.replace({json.dumps(document.url)})</script>")
+                    return
+                await self._fulfil(route, document)
+                return
+            if request.method != "GET":
+                await asyncio.get_running_loop().run_in_executor(None, self.policy.check, request.url)
+                response = await route.fetch(max_redirects=0, timeout=max(0.1, deadline - time.monotonic()) * 1000)
+                if 300 <= response.status < 400:
+                    await route.abort("blockedbyclient")  # a redirected POST is not followed
+                else:
+                    await route.fulfill(response=response)
+                return
+            await self._fulfil(route, await self._fetch_resource(request, deadline))
+        except (Blocked, FetchError, Refused):
+            await self._quietly(route.abort("blockedbyclient"))
+        except Exception:
+            await self._quietly(route.abort("failed"))  # the page or its context is gone
+
+    async def _fetch_resource(self, request, deadline: float) -> FetchResult:
+        url, headers = request.url, request.headers
+        for _hop in range(self.render.max_redirects + 1):
+            result = await asyncio.get_running_loop().run_in_executor(None, lambda: fetch_hop(
+                url, self.policy, deadline=deadline, max_bytes=self.render.max_page_bytes, headers=headers))
+            if not result.is_redirect:
+                return result
+            url = result.location
+        raise FetchError(f"too_many_redirects more than {self.render.max_redirects}")
+
+    def _wanted_svg(self, request) -> bool:
+        # SVG images are rasterised into the tree, so they load even when images are blocked.
+        return self.render.rasterize_svg and request.resource_type == "image" and urlsplit(request.url).path.lower().endswith(".svg")
+
+    @staticmethod
+    async def _fulfil(route, result: FetchResult) -> None:
+        await route.fulfill(status=result.status, headers=_response_headers(result), body=result.body)
+
+    @staticmethod
+    async def _quietly(awaitable) -> None:
+        try:
+            await awaitable
+        except Exception:
+            pass
+
+    async def _rasterize(self, page, nodes: list[dict], deadline: float) -> list[dict]:
+        """Screenshot the SVG images and inline SVG diagrams tree.js marked, as PNG data: URLs.
+
+        An SVG that cannot be captured keeps its URL (the images stage then reports it)
+        or, drawn inline, is left out."""
+        kept = []
+        for node in nodes:
+            marker = node.pop("raster", None)
+            if marker is not None:
+                png = None
+                budget = min(3.0, deadline - time.monotonic() - 0.5)
+                if budget > 0:
+                    try:
+                        element = page.locator(f'[data-webmine-raster="{marker}"]').first
+                        await element.evaluate(LOAD_IMAGE_JS, node.get("src"), timeout=budget * 1000)
+                        png = await element.screenshot(type="png", animations="disabled", timeout=budget * 1000)
+                    except Exception:
+                        png = None
+                if png:
+                    node["src"] = "data:image/png;base64," + base64.b64encode(png).decode()
+                elif not node.get("src"):
+                    continue
+            kept.append(node)
+        return kept
+
+
+_shared: dict[str, Renderer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_renderer(render: RenderConfig, network: NetworkConfig) -> Renderer:
+    """This process's renderer for these settings, started on first use, closed at exit."""
+    key = render.model_dump_json() + network.model_dump_json()
+    with _shared_lock:
+        renderer = _shared.get(key)
+        if renderer is None:
+            for old in list(_shared):  # one browser per process: other settings give theirs up
+                _shared.pop(old).close()
+            renderer = _shared[key] = Renderer(render, network)
+            atexit.register(renderer.close)
+        return renderer
+
 
 def render_partitions(render: RenderConfig, network: NetworkConfig):
-    """A mapInPandas function: (url_id, url) batches in, pages rows out, one browser per task."""
+    """A mapInPandas function: (url_id, url) batches in, pages rows out, through the process's renderer."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        with Renderer(render, network) as renderer:
-            for batch in batches:
-                rows = renderer.render_many(list(zip(batch["url_id"], batch["url"])))
-                yield pd.DataFrame(rows, columns=Page.transform_schema().fieldNames())
+        renderer = shared_renderer(render, network)
+        for batch in batches:
+            rows = renderer.render_many(list(zip(batch["url_id"], batch["url"])))
+            yield pd.DataFrame(rows, columns=Page.transform_schema().fieldNames())
 
     return run

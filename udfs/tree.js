@@ -2,22 +2,37 @@
 // tables as text, images with absolute URLs. Drops site chrome (navigation,
 // header, footer, sidebars, cookie banners, adverts) and hidden elements, but keeps
 // collapsed solutions (closed <details>, spoilers, show/hide blocks) marked as
-// collapsed, and keeps formula source (TeX, MathML, formula image alt text).
-() => {
+// collapsed, and keeps formula source (TeX from MathJax 2/3 and KaTeX, MathML,
+// formula image alt text). SVG images and inline SVG diagrams are marked with
+// data-webmine-raster so that the renderer can screenshot them into PNG.
+(options) => {
+  const RASTER_MIN_SIDE = (options && options.rasterMinSide) || 0;  // 0: no rasterising
+  const RASTER_MAX = (options && options.rasterMax) || 0;
   const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "FORM", "BUTTON", "SELECT",
                         "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
   const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
-  const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search"]);
-  const CHROME_NAME = /(^|[-_ ])(cookie|consent|gdpr|banner|advert|ads?|ad-slot|sponsor|promo|newsletter|share|social|breadcrumbs?|sidebar|related|popup|modal|subscribe)([-_ ]|$)/i;
+  const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]);
+  const CHROME_NAME = /(^|[-_ ])(cookie|cookies|consent|gdpr|onetrust|didomi|cookiebot|cmp|banner|advert|advertisement|ads?|ad-slot|adsbygoogle|taboola|outbrain|sponsor|sponsored|promo|newsletter|share|sharing|social|breadcrumbs?|sidebar|related|popup|modal|subscribe)([-_ ]|$)/i;
+  // Blocks that are mostly links (menus, "more stories", tag clouds) are chrome wherever they sit.
+  const LINK_LIST_TAGS = new Set(["UL", "OL", "DIV", "SECTION", "TABLE", "DL", "P", "SPAN", "TD"]);
+  const MATHJAX_OUTPUT = /^(MathJax|MJX)/;
   const COLLAPSIBLE_NAME = /spoiler|solution|answer|hidden-?content|collaps|toggle|reveal|show-?hide|accordion/i;
   const CONTAINER_NAME = /(^|[-_ ])(post|answer|question|solution|problem|example|exercise|comment|reply)([-_ ]|$)/i;
   const BLOCK_TAGS = new Set(["P", "DIV", "SECTION", "ARTICLE", "MAIN", "H1", "H2", "H3", "H4", "H5", "H6", "LI",
                               "UL", "OL", "DL", "DT", "DD", "PRE", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DETAILS",
-                              "SUMMARY", "TR", "HR", "CENTER", "ADDRESS"]);
+                              "SUMMARY", "TR", "TD", "TH", "HR", "CENTER", "ADDRESS"]);
   const CONTAINER_TAGS = new Set(["ARTICLE", "SECTION", "DETAILS", "LI", "BLOCKQUOTE"]);
 
   const nodes = [];
   const containers = new Map();
+  let rasters = 0;
+  // MathJax 3 keeps each formula's source in its document, not in the page.
+  const texOf = new Map();
+  try {
+    for (const item of (window.MathJax && MathJax.startup && MathJax.startup.document && MathJax.startup.document.math) || []) {
+      if (item.typesetRoot && typeof item.math === "string") texOf.set(item.typesetRoot, item.math);
+    }
+  } catch (e) { /* another library called MathJax */ }
   let buffer = [];
   let bufferCtx = null;
 
@@ -25,12 +40,27 @@
   const clean = (text) => text.replace(/\s+/g, " ").trim();
   const absolute = (value) => { try { return new URL(value, document.baseURI).href; } catch (e) { return null; } };
 
+  // A block that is mostly links and has little text of its own; a wrapper around an
+  // article and a list of more stories has the article's text, and stays.
+  function linkList(el) {
+    if (!LINK_LIST_TAGS.has(el.tagName)) return false;
+    const links = el.getElementsByTagName("a");
+    if (links.length < 3) return false;
+    const total = clean(el.textContent).length;
+    let linked = 0;
+    for (const a of links) linked += clean(a.textContent).length;
+    return total > 0 && linked / total > 0.6 && total - linked < 300;
+  }
+
   function isChrome(el) {
+    if (linkList(el)) return true;
     if (el.closest("article") && el.tagName !== "ASIDE") return false;
     if (CHROME_TAGS.has(el.tagName)) return true;
     if (CHROME_ROLES.has(el.getAttribute("role") || "")) return true;
     if ((el.getAttribute("aria-label") || "").match(/advert|cookie/i)) return true;
-    return CHROME_NAME.test(nameOf(el));
+    // Class names mislead on wrappers ("advert-content-wrap" around a whole story):
+    // a named block is chrome only while it holds a small part of the page's text.
+    return CHROME_NAME.test(nameOf(el)) && el.innerText.length < 0.4 * rootTextLength;
   }
 
   function visible(el) {
@@ -50,23 +80,53 @@
     buffer = [];
   }
 
+  function largest(srcset) {
+    let best = null, bestWidth = -1;
+    for (const part of (srcset || "").split(/,\s+/)) {
+      const [candidate, descriptor] = part.trim().split(/\s+/);
+      const width = parseFloat(descriptor || "1") || 1;
+      if (candidate && width > bestWidth) { best = candidate; bestWidth = width; }
+    }
+    return best;
+  }
+
+  // The image a reader would get: lazy-loading attributes first (their `src` is a
+  // placeholder), then <picture> sources and srcset (the largest), then src.
   function imageSource(img) {
     for (const attr of ["data-src", "data-lazy-src", "data-original", "data-url"]) {
       const value = img.getAttribute(attr);
       if (value && !value.startsWith("data:image/gif")) return absolute(value);
     }
-    const srcset = img.getAttribute("data-srcset") || img.getAttribute("srcset");
-    if (srcset) {
-      let best = null, bestWidth = -1;
-      for (const part of srcset.split(",")) {
-        const [candidate, descriptor] = part.trim().split(/\s+/);
-        const width = parseFloat(descriptor || "1") || 1;
-        if (candidate && width > bestWidth) { best = candidate; bestWidth = width; }
-      }
+    const sources = img.parentElement && img.parentElement.tagName === "PICTURE"
+      ? Array.from(img.parentElement.querySelectorAll("source")) : [];
+    for (const candidate of [...sources, img]) {
+      const best = largest(candidate.getAttribute("data-srcset") || candidate.getAttribute("srcset"));
       if (best) return absolute(best);
     }
     const src = img.getAttribute("src");
     return src ? absolute(src) : null;
+  }
+
+  function isSvgUrl(src) {
+    return /^data:image\/svg\+xml/i.test(src) || /\.svgz?($|[?#])/i.test(src.split("?")[0]) || src.startsWith("blob:");
+  }
+
+  // An image node for an element the renderer will screenshot, or null when it should not.
+  function rasterNode(el, src, alt, collapsed, block, checkSize) {
+    if (!RASTER_MIN_SIDE || rasters >= RASTER_MAX || collapsed) return null;
+    if (checkSize) {
+      const box = el.getBoundingClientRect();
+      if (Math.min(box.width, box.height) < RASTER_MIN_SIDE) return null;
+    }
+    el.setAttribute("data-webmine-raster", String(rasters));
+    return { kind: "image", text: "", level: 0, src, alt, collapsed, block, raster: rasters++ };
+  }
+
+  function svgLabel(svg) {
+    const title = svg.querySelector("title");
+    const label = svg.getAttribute("aria-label") || (title && title.textContent) ||
+      Array.from(svg.querySelectorAll("text")).map((t) => t.textContent).join(" ");
+    return clean(label || "").slice(0, 300);
   }
 
   function mathText(el) {
@@ -90,6 +150,12 @@
       }
       if (child.nodeType !== Node.ELEMENT_NODE) continue;
       const tag = child.tagName.toUpperCase();
+      if (tag === "SVG") {
+        if (child.getAttribute("aria-hidden") === "true" || !visible(child) || isChrome(child)) continue;
+        const node = rasterNode(child, null, svgLabel(child), ctx.collapsed, ctx.block, true);
+        if (node) { flush(); bufferCtx = null; nodes.push(node); }
+        continue;
+      }
       if (SKIP.has(tag)) {
         // MathJax 2 keeps TeX in <script type="math/tex">.
         if (tag === "SCRIPT" && /math\/tex/.test(child.type || "")) buffer.push(` $${child.textContent}$ `);
@@ -106,6 +172,11 @@
       if (tag === "BR") { buffer.push("\n"); continue; }
       if (tag === "MATH") { buffer.push(mathText(child)); continue; }
       if (child.classList.contains("katex")) { buffer.push(mathText(child)); continue; }
+      if (tag === "MJX-CONTAINER") { buffer.push(texOf.has(child) ? ` $${texOf.get(child)}$ ` : mathText(child)); continue; }
+      const texAttr = child.getAttribute("data-tex") || child.getAttribute("data-latex");
+      if (texAttr) { buffer.push(` $${texAttr}$ `); continue; }
+      // MathJax 2 output: its TeX is in the <script type="math/tex"> beside it.
+      if (Array.from(child.classList).some((c) => MATHJAX_OUTPUT.test(c))) continue;
       // `block` is the outermost post / section / list item a node sits in.
       let block = ctx.block;
       if (!block && (CONTAINER_TAGS.has(tag) || CONTAINER_NAME.test(nameOf(child)))) {
@@ -117,10 +188,13 @@
         const alt = clean(child.getAttribute("alt") || "");
         if (/math|formula|latex|equation/i.test(nameOf(child)) && alt) { buffer.push(` $${alt}$ `); continue; }
         flush(); bufferCtx = null;
-        if (src) nodes.push({ kind: "image", text: "", level: 0, src, alt, collapsed, block });
+        const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, false) : null;
+        if (raster) nodes.push(raster);
+        else if (src && !src.startsWith("blob:")) nodes.push({ kind: "image", text: "", level: 0, src, alt, collapsed, block });
         continue;
       }
-      if (tag === "TABLE") {
+      // A table that holds headings or other tables lays out the page: read it as blocks.
+      if (tag === "TABLE" && !child.querySelector("table, h1, h2, h3, h4, h5, h6")) {
         flush(); bufferCtx = null;
         nodes.push({ kind: "table", text: tableText(child), level: 0, src: null, alt: null, collapsed, block });
         continue;
@@ -143,6 +217,7 @@
   }
 
   const root = document.querySelector("main, [role=main]") || document.body;
+  const rootTextLength = root ? root.innerText.length : 0;
   if (root) walk(root, { kind: "text", level: 0, collapsed: false, block: 0 });
   flush();
   return { title: document.title || "", nodes };
