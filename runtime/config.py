@@ -111,6 +111,8 @@ class RenderConfig(Section):
     obey_robots: bool = True
     per_host_concurrency: int = Field(2, ge=1)  # pages of one host at once, per worker
     per_host_delay_s: float = Field(0.5, ge=0)  # between the starts of two pages of one host, per worker
+    # A site's robots.txt Crawl-delay lengthens that gap; pages of a site asking for more are not rendered.
+    max_crawl_delay_s: float = Field(10.0, ge=0)
     rasterize_svg: bool = True  # SVG images and inline SVG diagrams become PNG images in the tree
     svg_min_side: int = Field(64, ge=1)  # smaller SVGs (icons) are not rasterised
 

@@ -3,7 +3,7 @@
 A missing robots.txt (any 4xx) allows everything; one that cannot be read (5xx,
 timeout, connection error) disallows the whole site, as the RFC asks. Rules are
 matched for the product token of the configured User-Agent (`WebMine/0.1 ...` ->
-`webmine`).
+`webmine`), and so is `Crawl-delay`.
 """
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ class Robots:
 
     def refusal(self, url: str) -> str | None:
         """None when robots.txt lets the configured agent fetch url, else the reason."""
+        site, rules = self._rules_for(url)
+        if isinstance(rules, str):
+            return rules
+        if not rules.can_fetch(self.policy.user_agent, url):
+            return f"disallowed by {site}/robots.txt"
+        return None
+
+    def crawl_delay(self, url: str) -> float | None:
+        """The seconds the site asks between two requests of the configured agent, if it asks."""
+        _, rules = self._rules_for(url)
+        if isinstance(rules, str):
+            return None
+        delay = rules.crawl_delay(self.policy.user_agent)
+        return float(delay) if delay is not None else None
+
+    def _rules_for(self, url: str) -> tuple[str, RobotFileParser | str]:
         parts = urlsplit(url)
         site = f"{parts.scheme}://{parts.netloc}"
         with self._guard:
@@ -33,12 +49,7 @@ class Robots:
         with lock:  # one fetch per site, however many pages of it wait
             if site not in self._rules:
                 self._rules[site] = self._load(site)
-        rules = self._rules[site]
-        if isinstance(rules, str):
-            return rules
-        if not rules.can_fetch(self.policy.user_agent, url):
-            return f"disallowed by {site}/robots.txt"
-        return None
+        return site, self._rules[site]
 
     def _load(self, site: str) -> RobotFileParser | str:
         parser = RobotFileParser()

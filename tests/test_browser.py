@@ -416,3 +416,27 @@ print(json.dumps(sorted(chromium_processes())))
     started = set(json.loads(done.stdout.splitlines()[-1])) - before
     assert started  # the browser was running ...
     assert wait_until(lambda: not started & set(chromium_processes()), timeout_s=5)  # ... and is gone
+
+
+def test_crawl_delay_spaces_a_sites_pages_and_too_long_a_delay_is_refused():
+    polite, slow = LoopbackServer(), LoopbackServer()
+    try:
+        polite.add("/robots.txt", "User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
+        slow.add("/robots.txt", "User-agent: *\nCrawl-delay: 120\n", content_type="text/plain")
+        paths = [f"/p{i}.html" for i in range(3)]
+        for path in paths:
+            polite.add(path, "<html><body><p>polite page</p></body></html>")
+        slow.add("/q.html", "<html><body><p>slow site</p></body></html>")
+        render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=0.5, concurrency=4, per_host_concurrency=4,
+                              per_host_delay_s=0)
+        with Renderer(render, network_for(polite, slow)) as r:
+            rows = r.render_many([(p, polite.url(p)) for p in paths] + [("slow", slow.url("/q.html"))])
+        status = {row["url_id"]: (row["status"], row["reason"]) for row in rows}
+        assert all(status[p][0] == "ok" for p in paths)
+        starts = sorted(polite.spans[p][0] for p in paths)
+        assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.9  # the site's 1 s, not the configured 0
+        assert status["slow"][0] == "robots" and "Crawl-delay of 120 s" in status["slow"][1]
+        assert "/q.html" not in slow.hits and polite.hits["/robots.txt"] == 1
+    finally:
+        polite.close()
+        slow.close()

@@ -86,7 +86,8 @@ class PageState:
 
 
 class DomainGate:
-    """At most `per_host` pages of one host at once, their starts `delay_s` apart."""
+    """At most `per_host` pages of one host at once, their starts `delay_s` apart (or the
+    site's own Crawl-delay, when it asks for more)."""
 
     def __init__(self, per_host: int, delay_s: float):
         self.delay_s = delay_s
@@ -94,11 +95,11 @@ class DomainGate:
         self._next_start: dict[str, float] = {}
 
     @asynccontextmanager
-    async def slot(self, host: str):
+    async def slot(self, host: str, crawl_delay_s: float | None = None):
         async with self._slots[host]:
             now = time.monotonic()
             start = max(now, self._next_start.get(host, now))
-            self._next_start[host] = start + self.delay_s
+            self._next_start[host] = start + max(self.delay_s, crawl_delay_s or 0.0)
             if start > now:
                 await asyncio.sleep(start - now)
             yield
@@ -260,12 +261,31 @@ class Renderer:
         pages_at_once = asyncio.Semaphore(self.render.concurrency)
 
         async def one(url_id: str, url: str) -> dict:
+            crawl_delay = await self._crawl_delay(url)
+            if crawl_delay is not None and crawl_delay > self.render.max_crawl_delay_s:
+                return _page_row(url_id, url, status="robots", reason=(
+                    f"robots.txt asks for a Crawl-delay of {crawl_delay:g} s, over render.max_crawl_delay_s "
+                    f"({self.render.max_crawl_delay_s:g} s)"), render_ms=0)
             # The host's slot first, so that pages queued for a busy host hold no page slot.
-            async with self.gate.slot((urlsplit(url).hostname or "").lower()):
+            async with self.gate.slot((urlsplit(url).hostname or "").lower(), crawl_delay):
                 async with pages_at_once:
                     return await self._render_one(url_id, url)
 
         return list(await asyncio.gather(*(one(url_id, url) for url_id, url in rows)))
+
+    async def _crawl_delay(self, url: str) -> float | None:
+        robots = self.robots
+        if robots is None:
+            return None
+
+        def lookup() -> float | None:
+            try:
+                self.policy.check(url)  # robots.txt is fetched only from a host the policy allows
+            except (Blocked, ValueError):
+                return None  # the page itself is refused, with its reason, when it is rendered
+            return robots.crawl_delay(url)
+
+        return await asyncio.get_running_loop().run_in_executor(None, lookup)
 
     async def _render_one(self, url_id: str, url: str) -> dict:
         started = time.monotonic()
