@@ -126,6 +126,7 @@ class ImagesConfig(Section):
     output_format: Literal["png", "jpeg"] = "png"  # images are stored as RGB in this format
     jpeg_quality: int = Field(90, ge=1, le=95)
     animated: Literal["first_frame", "drop"] = "first_frame"
+    obey_robots: bool = True  # an image a site's robots.txt disallows becomes a `robots` row
 
 
 class EndpointConfig(Section):

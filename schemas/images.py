@@ -12,7 +12,7 @@ class ImageRecord(TableModel):
     image_id: str
     url: str  # http(s), or a data: URL (inline images, SVG rasterised by the renderer)
     page_id: str  # the first page that referenced it
-    # ok | http_error | blocked | too_large | too_small | animated | unreadable | timeout | error
+    # ok | http_error | blocked | robots | too_large | too_small | animated | unreadable | timeout | error
     status: str
     reason: str | None = None
     sha256: str | None = None  # of `content`: the same picture under two URLs has one hash

@@ -91,8 +91,10 @@ def test_fetch_partitions_rows_for_every_outcome(http_server):
     inline = "data:image/png;base64," + base64.b64encode(png((150, 150))).decode()
     bad_inline = "data:image/png;base64,@@@"
     denied = "http://127.0.0.1:1/denied.png"
+    http_server.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+    private = http_server.add("/private/p.png", png(), content_type="image/png")
     run = fetch_partitions(ImagesConfig(min_side=100, max_bytes=400_000), NetworkConfig(allow_private=[f"127.0.0.1:{http_server.port}"]))
-    urls = [ok, small, broken, huge, big, missing, inline, bad_inline, denied]
+    urls = [ok, small, broken, huge, big, missing, inline, bad_inline, denied, private]
     batch = pd.DataFrame({"image_id": [str(i) for i in range(len(urls))], "url": urls, "page_id": ["p"] * len(urls)})
     out = pd.concat(list(run(iter([batch])))).set_index("url")
     assert out.loc[ok, "status"] == "ok" and Image.open(io.BytesIO(out.loc[ok, "content"])).size == (200, 150)
@@ -104,6 +106,8 @@ def test_fetch_partitions_rows_for_every_outcome(http_server):
     assert out.loc[inline, "status"] == "ok" and out.loc[inline, "width"] == 150
     assert out.loc[bad_inline, "status"] == "unreadable"
     assert out.loc[denied, "status"] == "blocked"
+    assert out.loc[private, "status"] == "robots" and "robots.txt" in out.loc[private, "reason"]
+    assert "/private/p.png" not in http_server.hits and http_server.hits["/robots.txt"] == 1
     assert all(out.loc[u, "content"] is None for u in urls if u not in (ok, inline))
 
 

@@ -8,6 +8,7 @@ import io
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterator
 from urllib.parse import unquote_to_bytes
 
@@ -17,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from runtime.config import ImagesConfig, NetworkConfig
 from runtime.network import Blocked, FetchError, NetworkPolicy, fetch
+from runtime.robots import Robots
 from schemas.images import ImageRecord
 
 # Pillow's decompression-bomb guard: refuse images over this many pixels outright.
@@ -108,12 +110,16 @@ def fetch_partitions(images: ImagesConfig, network: NetworkConfig):
     """A mapInPandas function: (image_id, url, page_id) in, images rows out."""
     policy = NetworkPolicy.from_config(network)
 
-    def one(image_id: str, url: str, page_id: str) -> dict:
+    def one(robots: Robots | None, image_id: str, url: str, page_id: str) -> dict:
         base = {"image_id": image_id, "url": url, "page_id": page_id}
         try:
             if url.startswith("data:"):
                 body = read_data_url(url, images.max_bytes)
             else:
+                policy.check(url)  # a refused address is `blocked`, before its robots.txt is asked for
+                refusal = robots.refusal(url) if robots is not None else None
+                if refusal:
+                    return ImageRecord.row(**base, status="robots", reason=refusal)
                 result = fetch(url, policy, timeout_s=images.timeout_s, max_bytes=images.max_bytes)
                 if result.status >= 400:
                     return ImageRecord.row(**base, status="http_error", reason=f"HTTP {result.status}")
@@ -129,9 +135,10 @@ def fetch_partitions(images: ImagesConfig, network: NetworkConfig):
         return ImageRecord.row(**base, **decoded.__dict__, size_bytes=len(body))
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        robots = Robots(policy, timeout_s=images.timeout_s) if images.obey_robots else None  # read once per site and task
         with ThreadPoolExecutor(max_workers=images.concurrency) as pool:
             for batch in batches:
-                rows = list(pool.map(one, batch["image_id"], batch["url"], batch["page_id"]))
+                rows = list(pool.map(partial(one, robots), batch["image_id"], batch["url"], batch["page_id"]))
                 yield pd.DataFrame(rows, columns=ImageRecord.transform_schema().fieldNames())
 
     return run
