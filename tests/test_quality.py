@@ -8,6 +8,7 @@ from PIL import Image
 from pyspark.sql import functions as F
 
 from jobs.curate_qas import CurateQAs, IndexBenchmarks, answers_agree
+from runtime.config import ConfigError, load_config
 from runtime.context import pipeline_run
 from runtime.stage import run_stage
 from sampleweb.problems import make_problem, render_diagram
@@ -63,6 +64,13 @@ def aligned(final_id: str, question: str, image_ids=(), status="ok", answer="5 g
 def test_normalisation_makes_format_variants_equal_and_keeps_numbers_apart():
     assert tokens("Mass of 1,200.50 g and forty cm³ $\\left( x \\right)$") == tokens("mass of 1200.5 G and 40 cm^3 (x)")
     assert numbers_key(tokens(DENSITY)) == numbers_key(tokens(DENSITY_REWORDED)) != numbers_key(tokens(DENSITY_OTHER))
+
+
+def test_quality_config_is_checked_at_start_up():
+    with pytest.raises(ConfigError, match=r"quality.dedup.bands: 3 does not divide num_perm 128"):
+        load_config(None, ["quality.dedup.bands=3"])
+    with pytest.raises(ConfigError, match=r"quality.decontamination.ngram"):
+        load_config(None, ["quality.decontamination.ngram=0"])
 
 
 def test_answers_agree_symbolically_or_as_text():
