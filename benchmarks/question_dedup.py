@@ -7,7 +7,7 @@ again as near duplicates (one phrase swapped, a number written "40.0", thousands
 way `sampleweb/planted.py` rewords. A planted copy is found when it ends in its original's cluster;
 a false merge is a row clustered with a row of another problem.
 
-    flock /tmp/webmine-spark.lock .venv/bin/python -m benchmarks.question_dedup [--rows 1000000] [--mllib-rows 20000]
+    flock /tmp/webmine-spark.lock .venv/bin/python -m benchmarks.question_dedup [--rows 1000000] [--mllib-rows 5000]
 """
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--planted-share", type=float, default=0.02)
-    parser.add_argument("--mllib-rows", type=int, default=20_000, help="rows for Spark ML's MinHashLSH (0: skip)")
+    parser.add_argument("--mllib-rows", type=int, default=5_000, help="rows for Spark ML's MinHashLSH (0: skip)")
     parser.add_argument("--mllib-tables", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("work/bench"))
     args = parser.parse_args()
