@@ -13,6 +13,7 @@ from runtime.cli import main
 from runtime.context import Context
 from runtime.keys import stable_id_col
 from runtime.stage import Stage
+from runtime.tables import Tables
 from schemas.images import ImageRecord
 from udfs.images import fetch_partitions
 
@@ -48,6 +49,20 @@ class FetchImages(Stage):
             .withColumn("content", F.when(F.col("duplicate_of").isNull(), F.col("content")))
             .select(*ImageRecord.transform_schema().fieldNames())
         )
+
+
+def images_with_content(tables: Tables) -> DataFrame:
+    """The images table with `content` on every ok row: a row that repeats a stored picture
+    (`duplicate_of`) carries the stored row's bytes. Readers of image bytes go through here."""
+    images = tables.read("images")
+    stored = images.where(F.col("duplicate_of").isNull()).select(
+        F.col("image_id").alias("duplicate_of"), F.col("content").alias("stored_content")
+    )
+    return (
+        images.join(stored, "duplicate_of", "left")
+        .withColumn("content", F.coalesce("content", "stored_content"))
+        .drop("stored_content")
+    )
 
 
 STAGES = (FetchImages(),)

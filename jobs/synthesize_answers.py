@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.fetch_images import images_with_content
 from runtime.cli import main
 from runtime.context import Context
 from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve, resolve_batch
@@ -65,7 +66,7 @@ class SynthesizeAnswers(Stage):
 
     def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
         llm = ctx.config.llm
-        images = ctx.tables.read("images").select("image_id", "content")
+        images = images_with_content(ctx.tables).select("image_id", "content")
         with_images = (
             batch.select("final_id", "question", F.posexplode_outer("image_ids").alias("pos", "image_id"))
             .join(images, "image_id", "left")

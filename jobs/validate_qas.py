@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.fetch_images import images_with_content
 from runtime.cli import main
 from runtime.context import Context
 from runtime.keys import stable_id_col
@@ -79,7 +80,7 @@ class ValidateQAs(Stage):
 
     def linked(self, ctx: Context, batch: DataFrame) -> DataFrame:
         """Candidates with their readable images (in page order), lineage and subject."""
-        images = ctx.tables.read("images").select(F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256", "content")
+        images = images_with_content(ctx.tables).select(F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256", "content")
         refs = batch.select("qa_id", F.posexplode(F.concat("question_images", "solution_images")).alias("pos", "image_url"))
         ok = F.col("image_status") == "ok"
         linked = refs.join(images, "image_url", "left").groupBy("qa_id").agg(

@@ -5,7 +5,7 @@ import io
 import pandas as pd
 from PIL import Image
 
-from jobs.fetch_images import FetchImages
+from jobs.fetch_images import FetchImages, images_with_content
 from runtime.config import ImagesConfig, NetworkConfig
 from runtime.context import Context
 from runtime.stage import run_stage
@@ -134,3 +134,6 @@ def test_stage_stores_each_picture_once(spark, tmp_path, http_server):
     keeper, copy = sorted((rows[c], rows[d]), key=lambda r: r["image_id"])  # within the batch
     assert keeper["content"] is not None and keeper["duplicate_of"] is None
     assert copy["content"] is None and copy["duplicate_of"] == keeper["image_id"]
+    # Readers of image bytes see every ok row's picture, the repeats' through their keeper.
+    resolved = {r["url"]: r["content"] for r in images_with_content(tables).collect()}
+    assert resolved[b] == resolved[a] == rows[a]["content"] and resolved[copy["url"]] == keeper["content"]

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import yaml
 from pyspark.sql import functions as F
 
+from jobs.fetch_images import images_with_content
 from runtime.tables import Tables
 
 IMAGE_EXT = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -78,7 +79,7 @@ def export_final_qas(tables: Tables, out_dir: Path, version: int | None = None, 
     image_dir = out_dir / "images"
     image_dir.mkdir(exist_ok=True)
     qas = tables.read("final_qas", version).where(F.col("status") == "ok")
-    images = tables.read("images").where((F.col("status") == "ok") & F.col("content").isNotNull())
+    images = images_with_content(tables).where((F.col("status") == "ok") & F.col("content").isNotNull())
     refs = qas.select("final_id", F.posexplode("image_ids").alias("pos", "image_id"))
     attached = (
         refs.join(images.select("image_id", "sha256", "format", "content"), "image_id", "left")
