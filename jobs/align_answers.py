@@ -1,4 +1,4 @@
-"""Settle each QA's final answer against the web page's answer: `final_qas`.
+"""Settle each QA's final answer against the web page's answer: `aligned_qas`.
 
 With the rule-based engine the page's own answer is the answer. With the LLM engine the
 majority's synthesized answer is compared with the page's: aligned keeps the synthesized
@@ -20,11 +20,11 @@ from runtime import judging
 from runtime.cli import main
 from runtime.context import Context
 from runtime.stage import Stage
-from schemas.final_qas import FinalQA
+from schemas.aligned_qas import AlignedQA
 from udfs.llm import build_request, load_prompt, parse_choices
 from udfs.matching import equivalent
 
-OUTPUT = FinalQA.transform_schema()
+OUTPUT = AlignedQA.transform_schema()
 CARRIED = ("final_id", "qa_id", "source_qa_ids", "question", "image_ids", "image_sha256", "has_images", "subject", "page_id", "url", "hit_ids", "seed_ids")
 
 
@@ -41,13 +41,13 @@ def final_row(row, aligned: bool | None, align_by: str | None, request_id=None) 
     """aligned: True / False from a comparison, None when the page states no answer."""
     common = {**_carried(row, align_by), "answer_ids": list(row.agreeing_answer_ids)}
     if aligned is False:
-        return FinalQA.row(**common, status="ok", answer=row.answer, solution=row.solution, answer_source="web:misaligned")
+        return AlignedQA.row(**common, status="ok", answer=row.answer, solution=row.solution, answer_source="web:misaligned")
     source = "synthesized:aligned" if aligned else "synthesized:no_web_answer"
-    return FinalQA.row(**common, status="ok", answer=row.majority_answer, solution=row.majority_text, answer_source=source)
+    return AlignedQA.row(**common, status="ok", answer=row.majority_answer, solution=row.majority_text, answer_source=source)
 
 
 def rejected_row(row, reason: str, align_by: str | None = None) -> dict:
-    return FinalQA.row(**_carried(row, align_by), status="rejected", reason=reason, answer_source="none")
+    return AlignedQA.row(**_carried(row, align_by), status="rejected", reason=reason, answer_source="none")
 
 
 def first_pass(prompt, settings):
@@ -88,7 +88,7 @@ def second_pass(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 class AlignAnswers(Stage):
     name = "align"
     inputs = ("valid_qas", "consistent_qas")
-    output = FinalQA
+    output = AlignedQA
 
     def source(self, ctx: Context) -> DataFrame:
         valid = ctx.tables.read("valid_qas").where(F.col("status") == "ok").withColumn("input_key", F.col("final_id"))

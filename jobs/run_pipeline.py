@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from jobs import (
-    align_answers, check_consistency, extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search,
+    align_answers, check_consistency, curate_qas, extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search,
     synthesize_answers, validate_qas,
 )
 from runtime.cli import main
@@ -29,6 +29,7 @@ def pipeline(config: PipelineConfig) -> tuple:
     return head + (
         ingest_seeds.STAGES + search.STAGES + normalize_urls.STAGES + render_pages.STAGES
         + fetch_images.STAGES + extract_qas.STAGES + validate_qas.STAGES + answering + align_answers.STAGES
+        + curate_qas.STAGES
     )
 
 

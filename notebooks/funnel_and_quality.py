@@ -11,7 +11,9 @@
 import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
+from runtime import plots
 from runtime.notebook import notebook
+from runtime.quality import quality_report
 from runtime.report import failures, funnel
 
 nb = notebook(globals())
@@ -27,13 +29,22 @@ spark, display, config, tables = nb.spark, nb.display, nb.config, nb.tables
 figures = funnel(tables)
 display(spark.createDataFrame(list(figures.items()), "step string, rows long"))
 steps = ["seeds_ok", "search_hits", "unique_urls", "urls_kept", "pages_ok", "candidate_qas", "final_qas", "final_qas_with_images"]
-fig, ax = plt.subplots(figsize=(8, 4))
-ax.barh(steps[::-1], [figures[s] for s in steps[::-1]], color="#4c72b0")
-for y, step in enumerate(steps[::-1]):
-    ax.annotate(str(figures[step]), (figures[step], y), xytext=(3, 0), textcoords="offset points", va="center")
-ax.set_xlabel("rows")
-ax.set_title("From seed images to final QAs")
-nb.figure(fig, "funnel")
+nb.figure(plots.funnel_figure(figures, steps), "funnel")
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The quality report: the reference's table 3, de-duplication and decontamination
+# MAGIC
+# MAGIC QA pairs, pairs with images, unique questions, images and unique images (pHash clusters) at each stage;
+# MAGIC what curation removed (duplicates, benchmark contamination) and how many final answers are verified.
+
+# COMMAND ----------
+
+report = quality_report(tables, config.quality.dedup.image_distance)
+print(report.text())
+for path in plots.quality_figures(report, nb.figures):
+    print(f"figure: {path}")
 
 # COMMAND ----------
 
@@ -107,7 +118,8 @@ if config.sample_web.enabled and ground_truth.is_file():
     from sampleweb.evaluate import score
 
     result = score(tables, config.sample_web.dir, config.urls.tracking_params)
-    quality = {"precision": result.precision, "recall": result.recall, "answer accuracy": result.answer_accuracy, "image accuracy": result.image_accuracy}
+    quality = {"precision": result.precision, "recall": result.recall, "answer accuracy": result.answer_accuracy,
+               "image accuracy": result.image_accuracy, "planted removed": result.planted_recall}
     display(spark.createDataFrame([(k, round(v, 3)) for k, v in quality.items()], "measure string, value double"))
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(list(quality), list(quality.values()), color="#55a868")

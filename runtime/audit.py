@@ -267,7 +267,9 @@ def diff_run(tables: Tables, name: str, run_id: str) -> VersionDiff:
 # ---- lineage ----------------------------------------------------------------------
 LINEAGE_COLUMNS = {
     "final_qas": ("final_id", "qa_id", "source_qa_ids", "status", "reason", "question", "answer", "answer_source",
-                  "web_answer", "decided_by", "answer_ids", "subject", "page_id", "url", "image_ids", "hit_ids", "seed_ids", "run_id"),
+                  "web_answer", "decided_by", "answer_ids", "subject", "page_id", "url", "image_ids", "hit_ids", "seed_ids",
+                  "verified", "duplicate_of", "benchmark_item", "match_kind", "match_score", "run_id"),
+    "aligned_qas": ("final_id", "status", "reason", "answer", "answer_source", "web_answer", "decided_by", "run_id"),
     "answers": ("answer_id", "final_id", "k", "status", "short_answer", "request_id", "run_id"),
     "valid_qas": ("final_id", "qa_id", "status", "reason", "validated_by", "answer", "run_id"),
     "candidate_qas": ("qa_id", "page_id", "url", "pattern", "engine", "run_id"),
@@ -315,8 +317,8 @@ def _version_at(tables: Tables, name: str, micros: int) -> int | None:
 
 
 def lineage(tables: Tables, final_id: str, as_of: int | None = None) -> Lineage:
-    """Trace a final QA (by final_id, in final_qas at version as_of, default the latest)
-    back through its synthesized answers (LLM engine), validation, candidate QAs, pages,
+    """Trace a final QA (by final_id, in final_qas at version as_of, default the latest; a row
+    curation dropped as well) back through alignment, its synthesized answers (LLM engine), validation, candidate QAs, pages,
     URLs and search hits to its seed images, and to its images, reading each table as of the commit that wrote the final QA's row as it
     is (the first version that held it so)."""
     versions = version_range(tables, "final_qas")
@@ -341,6 +343,7 @@ def lineage(tables: Tables, final_id: str, as_of: int | None = None) -> Lineage:
 
     final = read("final_qas", "final_id", [final_id])
     qa = final.rows[0]
+    aligned = read("aligned_qas", "final_id", [final_id])
     answers = read("answers", "answer_id", qa["answer_ids"])
     valid = read("valid_qas", "final_id", [final_id])
     candidates = read("candidate_qas", "qa_id", [qa["qa_id"], *qa["source_qa_ids"]])
@@ -350,7 +353,7 @@ def lineage(tables: Tables, final_id: str, as_of: int | None = None) -> Lineage:
     hits = read("search_hits", "hit_id", [h for u in urls.rows for h in u["hit_ids"]])
     seeds = read("seeds", "seed_id", [h["seed_id"] for h in hits.rows])
     images = read("images", "image_id", qa["image_ids"])
-    steps = [final, answers, valid, candidates, pages, urls, hits, seeds, images]
+    steps = [final, aligned, answers, valid, candidates, pages, urls, hits, seeds, images]
     return Lineage(final_id, written, commit["userMetadata"], [step for step in steps if step.rows or step.table != "answers"])
 
 

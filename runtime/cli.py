@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 from runtime.config import ConfigError, PipelineConfig, load_config
 from runtime.context import Context, pipeline_run
+from runtime.quality import quality_report, write_report
 from runtime.report import funnel, llm_costs, summary
 from runtime.stage import Stage, StageStats, run_stage
 
@@ -52,6 +53,16 @@ def load_or_exit(job: str, argv: Sequence[str] | None) -> tuple[argparse.Namespa
         return args, None
 
 
+def quality_section(ctx: Context) -> str:
+    """The quality report of the tables as they are now: its text, PNGs under the run's work dir, MLflow."""
+    report = quality_report(ctx.tables, ctx.config.quality.dedup.image_distance)
+    folder = ctx.config.run.work_dir / "reports" / ctx.run_id
+    write_report(report, folder)
+    ctx.tracker.log_metrics(report.metrics())
+    ctx.tracker.log_artifacts(str(folder), "quality")
+    return f"{report.text()}\n  report and figures: {folder}"
+
+
 def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
     args, config = load_or_exit(job, argv)
     if config is None:
@@ -64,6 +75,8 @@ def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence
         costs = llm_costs(ctx.tables, ctx.run_id)
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
         text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking)
+        if any(stats.output == "final_qas" for stats in results):
+            text += "\n\n" + quality_section(ctx)
         ctx.tracker.log_summary(figures, costs, text)
         print("\n" + text, flush=True)
     return 0

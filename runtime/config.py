@@ -232,6 +232,35 @@ class EvaluateConfig(Section):
     output_dir: Path = Path("work/eval")
 
 
+class DedupConfig(Section):
+    """Near-duplicate questions by MinHash LSH; near-duplicate images by perceptual hash."""
+
+    shingle_words: int = Field(2, ge=1)  # questions are compared as sets of word n-grams of this size
+    num_perm: int = Field(128, ge=8)  # MinHash permutations
+    bands: int = Field(32, ge=1)  # LSH bands (num_perm / bands rows each): more bands find lower similarities
+    min_jaccard: float = Field(0.7, gt=0, le=1)  # shingle-set similarity from which two questions are one
+    image_distance: int = Field(8, ge=0, le=16)  # pHash bits apart from which two images are one
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> "DedupConfig":
+        if self.num_perm % self.bands:
+            raise ValueError(f"quality.dedup.bands: {self.bands} does not divide num_perm {self.num_perm}")
+        return self
+
+
+class DecontaminationConfig(Section):
+    # A JSONL file, or a folder of them, of benchmark items: id, benchmark, question, images (paths
+    # relative to the file, or base64). Empty: the sample web's planted items when the sample web is on.
+    benchmarks: Path | None = None
+    ngram: int = Field(13, ge=1)  # a QA sharing a word n-gram this long with an item is contaminated
+    image_distance: int = Field(8, ge=0, le=16)  # pHash bits from a benchmark image
+
+
+class QualityConfig(Section):
+    dedup: DedupConfig = DedupConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
+
+
 class StagesConfig(Section):
     # Rows of new input committed together; a killed run loses at most one batch.
     batch_rows: int = Field(400, ge=1)
@@ -255,6 +284,7 @@ class PipelineConfig(Section):
     stages: StagesConfig = StagesConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    quality: QualityConfig = QualityConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -263,6 +293,12 @@ class PipelineConfig(Section):
 
     def seed_source(self) -> Path:
         return self.seeds.source or self.sample_web.dir / "seeds" / "manifest.csv"
+
+    def benchmark_source(self) -> Path | None:
+        """Where decontamination reads benchmark items; None: nothing to check against."""
+        if self.quality.decontamination.benchmarks is not None:
+            return self.quality.decontamination.benchmarks
+        return self.sample_web.dir / "benchmarks" if self.sample_web.enabled else None
 
     def blocked_hosts(self) -> list[str]:
         hosts = list(self.urls.blocklist)

@@ -104,3 +104,36 @@ def cluster_representatives(pairs: DataFrame, a: str, b: str, max_iterations: in
         if not changed:
             return labels
     raise RuntimeError(f"near-duplicate clusters did not settle in {max_iterations} rounds")
+
+
+def question_pairs(rows: DataFrame, id_col: str, min_jaccard: float) -> DataFrame:
+    """Pairs (id_col, other_<id_col>, jaccard) of near-duplicate questions, each unordered pair once.
+
+    `rows` carry `udfs.questions` features: `band_keys` (MinHash LSH bands), `group` and
+    `shingles`. Rows sharing a band key are candidates; a pair is kept when both are of one
+    group (same numbers and scope) and the exact Jaccard similarity of their shingle sets
+    reaches min_jaccard.
+    """
+    banded = rows.select(F.col(id_col).alias("a"), F.explode("band_keys").alias("key"))
+    candidates = (
+        banded.join(banded.select(F.col("a").alias("b"), "key"), "key").where(F.col("a") < F.col("b"))
+        .select("a", "b").distinct()
+    )
+    side = rows.select(F.col(id_col).alias("id"), "group", "shingles")
+    left = side.select(F.col("id").alias("a"), F.col("group").alias("a_group"), F.col("shingles").alias("a_shingles"))
+    right = side.select(F.col("id").alias("b"), F.col("group").alias("b_group"), F.col("shingles").alias("b_shingles"))
+    jaccard = F.size(F.array_intersect("a_shingles", "b_shingles")) / F.size(F.array_union("a_shingles", "b_shingles"))
+    return (
+        candidates.join(left, "a").join(right, "b")
+        .where(F.col("a_group") == F.col("b_group"))
+        .select(F.col("a").alias(id_col), F.col("b").alias(f"other_{id_col}"), jaccard.alias("jaccard"))
+        .where(F.col("jaccard") >= min_jaccard)
+    )
+
+
+def phash_clusters(rows: DataFrame, id_col: str, max_distance: int) -> DataFrame:
+    """(member, representative) for every id of `rows` (id_col, phash): the smallest id of its
+    cluster of near-duplicate images, itself when it has none."""
+    clustered = cluster_representatives(phash_pairs(rows, id_col, None, id_col, max_distance), id_col, f"other_{id_col}")
+    members = rows.select(F.col(id_col).alias("member")).distinct()
+    return members.join(clustered, "member", "left").select("member", F.coalesce("representative", "member").alias("representative"))

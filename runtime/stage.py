@@ -40,6 +40,9 @@ class Stage(ABC):
     # On a key that is already in the output: columns to set (Delta merge SQL), and when.
     update: ClassVar[dict[str, str] | None] = None
     update_when: ClassVar[str | None] = None
+    # All new input in one batch: for a stage whose rows depend on each other (de-duplication),
+    # so that the rows it writes do not depend on how a killed run had cut its input.
+    single_batch: ClassVar[bool] = False
 
     @abstractmethod
     def source(self, ctx: "Context") -> DataFrame:
@@ -96,7 +99,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     total = pending.count()
     stats.rows_in = total
     batch_rows = ctx.config.batch_rows(stage.name)
-    batches = max(1, math.ceil(total / batch_rows)) if total else 0
+    batches = (1 if stage.single_batch else max(1, math.ceil(total / batch_rows))) if total else 0
     done = 0
     for index in range(batches):
         chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)

@@ -107,6 +107,13 @@ class Tracker:
         mlflow.log_input(SparkDataset(df=df, source=source, name=name), context="training")
         mlflow.set_tags({f"data.{name}.path": path, f"data.{name}.version": str(version)})
 
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        if self.run is None:
+            return
+        import mlflow
+
+        mlflow.log_metrics(metrics)
+
     def log_artifacts(self, folder: str, artifact_path: str) -> None:
         if self.run is None:
             return

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from sampleweb.planted import write_benchmarks
 from sampleweb.problems import SUBJECTS, Problem, make_problem, render_diagram
 
 LAYOUTS = ("forum", "worksheet", "qa", "textbook", "tutor")
@@ -56,6 +57,8 @@ class Site:
     pages: list[PageRecord] = field(default_factory=list)
     faults: dict[str, dict] = field(default_factory=dict)
     diagrams: list[tuple[str, str, bytes]] = field(default_factory=list)  # (subject, url, png)
+    required_seeds: list[str] = field(default_factory=list)  # figure URLs that must be seeds
+    planted: dict[str, int] = field(default_factory=dict)  # planted quality cases by kind
 
     def url(self, host: str, path: str) -> str:
         return f"http://{host}:{self.port}{path}"
@@ -297,7 +300,10 @@ window.addEventListener('load', function () {{
             page.fault = fault
             key = page.url.split("//")[1].split(":")[0] + "/" + page.url.split("//")[1].split("/", 1)[1]
             self.site.faults[key] = {"status": 500} if fault == "http_500" else {"delay_s": 3600}
-        self.site.pages = pages
+        from sampleweb.planted import plant  # planted pages are built from the pages above
+
+        planted, self.site.required_seeds, self.site.planted = plant(self, content)
+        self.site.pages = pages + planted
         return self.site
 
 
@@ -316,7 +322,7 @@ def _perturb(png: bytes, rng: random.Random) -> bytes:
 
 def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, seed_fraction: float = 0.45) -> dict:
     """Write the site, its ground truth and the demo seeds under root; return the manifest."""
-    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 1}
+    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 2}
     manifest_path = root / "ground_truth.json"
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())
@@ -331,9 +337,10 @@ def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, see
     seeds_dir.mkdir()
     # The faulty pages' figures are always seeds, so every run meets both faults.
     fault_images = {u for p in site.pages if p.fault for qa in p.qas for u in qa["question_images"]}
+    required = fault_images | set(site.required_seeds)
     chosen = [
         d for d in site.diagrams
-        if "mirror.localhost" not in d[1] and (rng.random() < seed_fraction or d[1] in fault_images)
+        if "mirror.localhost" not in d[1] and (rng.random() < seed_fraction or d[1] in required)
     ]
     rows = []
     for i, (subject, _url, png) in enumerate(chosen):
@@ -353,6 +360,8 @@ def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, see
         "pages": [p.__dict__ for p in site.pages],
         "faults": site.faults,
         "seeds": len(rows),
+        "planted": site.planted,
+        "benchmark_items": write_benchmarks(root),
     }
     (root / "faults.json").write_text(json.dumps(site.faults, indent=1))
     manifest_path.write_text(json.dumps(manifest, indent=1))

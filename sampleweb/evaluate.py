@@ -31,6 +31,10 @@ class Score:
     matched: int
     answers_correct: int
     images_correct: int
+    planted: int = 0  # planted duplicates and benchmark leaks on pages the pipeline kept
+    # of those, how many were removed: a leak when no final QA (status ok) has its words; a
+    # duplicate when it and its original are not both final QAs (either may be the one kept)
+    planted_removed: int = 0
 
     @property
     def precision(self) -> float:
@@ -48,20 +52,39 @@ class Score:
     def image_accuracy(self) -> float:
         return self.images_correct / self.matched if self.matched else 1.0
 
+    @property
+    def planted_recall(self) -> float:
+        return self.planted_removed / self.planted if self.planted else 1.0
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "expected": self.expected, "predicted": self.predicted, "matched": self.matched, "precision": self.precision,
+            "recall": self.recall, "answer_accuracy": self.answer_accuracy, "image_accuracy": self.image_accuracy,
+            "planted": self.planted, "planted_removed": self.planted_removed, "planted_recall": self.planted_recall,
+        }
+
 
 def score(tables: Tables, sample_web_dir: Path, tracking_params: list[str]) -> Score:
-    """Expected: the ground-truth QAs of every page the pipeline kept a URL for, less
-    the pages built to fail. Predicted: the final QAs with status ok."""
+    """Expected: the ground-truth QAs of every page the pipeline kept a URL for, less the pages
+    built to fail and the planted duplicates and benchmark leaks. Predicted: the final QAs with
+    status ok."""
     manifest = json.loads((sample_web_dir / "ground_truth.json").read_text())
     kept = {r["url"] for r in tables.read("urls").where("status = 'ok'").select("url").collect()}
     sha_by_url = {r["url"]: r["sha256"] for r in tables.read("images").where("status = 'ok'").select("url", "sha256").collect()}
     expected: dict[str, dict] = {}
+    planted: dict[str, str | None] = {}  # planted QA's words -> its original's words (None: a leak)
     for page in manifest["pages"]:
         if page["fault"] or normalize(page["url"], tracking_params) not in kept:
             continue
         for qa in page["qas"]:
+            if qa.get("duplicate_of") or qa.get("contaminated_by"):
+                original = qa.get("duplicate_of")
+                planted[" ".join(tokens(qa["question"]))] = " ".join(tokens(original)) if original else None
+                continue
             expected.setdefault(" ".join(tokens(qa["question"])), qa)  # a mirrored copy is the same QA
     predicted = tables.read("final_qas").where(F.col("status") == "ok").select("question", "answer", "image_sha256").collect()
+    final_words = {" ".join(tokens(row["question"])) for row in predicted}
+    removed = sum(1 for words, original in planted.items() if words not in final_words or (original and original not in final_words))
     unmatched = dict(expected)
     matched = answers = images = 0
     for row in predicted:
@@ -77,4 +100,4 @@ def score(tables: Tables, sample_web_dir: Path, tracking_params: list[str]) -> S
         answers += tokens(row["answer"] or "") == tokens(qa["answer"])
         truth = sorted(sha_by_url.get(u) for u in qa["question_images"] + qa["solution_images"])
         images += sorted(row["image_sha256"]) == truth
-    return Score(len(expected), len(predicted), matched, answers, images)
+    return Score(len(expected), len(predicted), matched, answers, images, len(planted), removed)

@@ -1,5 +1,7 @@
 """One pydantic model per Delta table; the Spark schemas are derived from them."""
+from schemas.aligned_qas import AlignedQA
 from schemas.answers import Answer
+from schemas.benchmark_items import BenchmarkItem
 from schemas.candidate_qas import CandidateQA
 from schemas.consistent_qas import ConsistentQA
 from schemas.final_qas import FinalQA
@@ -15,6 +17,6 @@ from schemas.urls import UrlRecord
 from schemas.valid_qas import ValidQA
 
 ALL_TABLES = (
-    Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, FinalQA,
-    LlmCall, LlmBatch, StageProgress,
+    Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, AlignedQA,
+    FinalQA, BenchmarkItem, LlmCall, LlmBatch, StageProgress,
 )

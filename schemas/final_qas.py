@@ -1,32 +1,19 @@
 from typing import ClassVar
 
-from schemas.base import TableModel
+from schemas.aligned_qas import AlignedQA
 
 
-class FinalQA(TableModel):
-    """The dataset: a valid QA with its chosen answer, where that answer came from, and lineage."""
+class FinalQA(AlignedQA):
+    """The dataset: every aligned QA after de-duplication and benchmark decontamination. Only rows
+    with status ok are kept; a dropped row stays here with its status and what it matched."""
 
     table: ClassVar[str] = "final_qas"
     key: ClassVar[str] = "final_id"
 
-    final_id: str
-    qa_id: str  # the candidate QA this row was made from
-    source_qa_ids: list[str]  # every candidate that merged into this row
-    status: str  # ok | rejected
-    reason: str | None = None
-    question: str
-    solution: str | None = None
-    answer: str | None = None
-    # page:<pattern> (rules engine), synthesized:aligned, web:misaligned, synthesized:no_web_answer
-    answer_source: str
-    web_answer: str | None = None
-    decided_by: str | None = None  # symbolic | llm_judge: how consistency and alignment were settled
-    answer_ids: list[str] = []  # the agreeing synthesized answers
-    image_ids: list[str] = []
-    image_sha256: list[str] = []
-    has_images: bool = False
-    subject: str | None = None
-    page_id: str
-    url: str
-    hit_ids: list[str] = []
-    seed_ids: list[str] = []
+    # status: ok | rejected (by an earlier stage) | duplicate | contaminated
+    verified: bool = False  # the final answer is equivalent to the web page's answer
+    duplicate_of: str | None = None  # status duplicate: the final_id of the kept row
+    benchmark_item: str | None = None  # status contaminated: the item_id it matched
+    # question_exact | question_near (duplicates); benchmark_text | benchmark_image (contamination)
+    match_kind: str | None = None
+    match_score: float | None = None  # Jaccard of the questions, shared n-grams, or pHash bits apart

@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
 # What each notebook must have printed or written (figures are under <work_dir>/figures).
 EXPECTED = {
     "pipeline_tour": {"out": ["[urls] -> urls", "final_qas", "stage_progress"]},
-    "funnel_and_quality": {"figures": ["funnel", "statuses", "subjects", "question_lengths", "ground_truth"]},
+    "funnel_and_quality": {"figures": ["funnel", "table3", "removed", "statuses", "subjects", "question_lengths", "ground_truth"]},
     "time_travel_audit": {"out": ["audit-second", "final QA ", "  seeds v"]},
     "llm_costs": {"out": ["No LLM calls were recorded"]},
 }

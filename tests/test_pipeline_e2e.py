@@ -109,6 +109,44 @@ def test_mlflow_run_records_config_counts_and_versions(runs):
     run = mlflow.get_run(found.iloc[0]["run_id"])
     assert run.data.params["render.page_timeout_s"] == "4.0"
     assert run.data.metrics["pages.rows_in"] > 0
-    assert run.data.params["align.wrote.final_qas.version"].isdigit()
+    assert run.data.params["curate.wrote.final_qas.version"].isdigit()
+    assert run.data.metrics["quality.final.qa_pairs"] == run.data.metrics["funnel.final_qas"]
     assert run.data.params["pages.read.urls.version"].isdigit()
     assert run.data.metrics["funnel.final_qas"] == tables.read("final_qas").where("status = 'ok'").count()
+
+
+def test_planted_duplicates_and_leaks_are_removed_and_counted(runs):
+    import json
+
+    config, tables, _, _ = runs
+    planted = json.loads((config.sample_web.dir / "ground_truth.json").read_text())["planted"]
+    result = score(tables, config.sample_web.dir, config.urls.tracking_params)
+    assert result.planted == planted["duplicates"] + planted["contaminated_text"] + planted["contaminated_image"]
+    assert result.planted_removed == result.planted
+    removed = {f"{r['status']}:{r['match_kind']}": r["count"] for r in tables.read("final_qas").where(
+        "status IN ('duplicate', 'contaminated')").groupBy("status", "match_kind").count().collect()}
+    duplicates = sum(n for kind, n in removed.items() if kind.startswith("duplicate:"))
+    assert duplicates == planted["duplicates"]
+    assert removed.get("contaminated:benchmark_text") == planted["contaminated_text"]
+    assert removed.get("contaminated:benchmark_image") == planted["contaminated_image"]
+    kept = tables.read("final_qas").where(F.col("duplicate_of").isNotNull()).select(F.col("duplicate_of").alias("final_id"))
+    assert kept.join(tables.read("final_qas").where("status = 'ok'"), "final_id").count() == duplicates
+
+
+def test_quality_report_matches_the_tables_and_the_planted_numbers(runs):
+    import json
+
+    from runtime.quality import quality_report
+
+    config, tables, _, _ = runs
+    planted = json.loads((config.sample_web.dir / "ground_truth.json").read_text())["planted"]
+    report = quality_report(tables, config.quality.dedup.image_distance)
+    assert report.funnel["final"]["qa_pairs"] == tables.read("final_qas").where("status = 'ok'").count()
+    assert report.funnel["candidate"]["qa_pairs"] == tables.read("candidate_qas").count()
+    valid = report.funnel["valid"]
+    # the re-encoded, resized copy of a figure is one more image but not one more unique image
+    assert valid["images"] - valid["unique_images"] == planted["image_duplicates"]
+    assert report.removed.get("contaminated:benchmark_image") == planted["contaminated_image"]
+    assert report.benchmark_items == json.loads((config.sample_web.dir / "ground_truth.json").read_text())["benchmark_items"]
+    figures = sorted(p.name for p in (config.run.work_dir / "reports" / "e2e-second").glob("*.png"))
+    assert figures == ["images_per_qa.png", "removed.png", "solution_steps.png", "subjects.png", "table3.png"]
