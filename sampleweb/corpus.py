@@ -163,13 +163,14 @@ class Generator:
 
     def problem_sheet(self, host: str, path: str, n: int, subject: str, problems: list[Problem], shown) -> PageRecord:
         """A worksheet of problems with a solutions section; shown(i) says whether problem i's figure is on the page."""
+        figures = posixpath.dirname(path) + "/img"  # the page refers to its figures relatively
         qas, blocks, solutions = [], [], []
         for i, p in enumerate(problems, 1):
             img, images = "", []
             if p.diagram and shown(i):
-                name = self.site.add_image(host, "/sheets/img", p, self.rng)
+                name = self.site.add_image(host, figures, p, self.rng)
                 img = f'<img src="img/{name}" alt="Figure for problem {i}">'  # relative path
-                images = [self.site.url(host, f"/sheets/img/{name}")]
+                images = [self.site.url(host, f"{figures}/{name}")]
             blocks.append(f'<div class="problem"><p><b>Problem {i}.</b> {_e(p.question)}</p>{img}</div>')
             solutions.append(f"<li>{_steps_html(p)}<p>Answer: {_e(p.answer)}</p></li>")
             qas.append(_qa(p, images))
@@ -368,7 +369,7 @@ def _perturb(png: bytes, rng: random.Random) -> bytes:
 
 def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, seed_fraction: float = 0.45) -> dict:
     """Write the site, its ground truth and the demo seeds under root; return the manifest."""
-    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 2}
+    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 3}
     manifest_path = root / "ground_truth.json"
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())

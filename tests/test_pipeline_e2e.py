@@ -83,7 +83,8 @@ def test_final_qas_carry_lineage_to_their_seed(runs):
     _, tables, _, _ = runs
     qa = tables.read("final_qas").where("status = 'ok' AND has_images").first()
     url = tables.read("urls").where(f"url_id = '{qa['page_id']}'").first()
-    assert url["url"] == qa["url"] and set(qa["seed_ids"]) == set(url["seed_ids"])
+    # A later round may find the page again: the URL gains seeds, the QA keeps those that led to it.
+    assert url["url"] == qa["url"] and set(qa["seed_ids"]) <= set(url["seed_ids"])
     hits = tables.read("search_hits").where(F.col("hit_id").isin(qa["hit_ids"])).collect()
     assert hits and {h["seed_id"] for h in hits} <= set(qa["seed_ids"])
     assert tables.read("seeds").where(f"seed_id = '{qa['seed_ids'][0]}' AND status = 'ok'").count() == 1
