@@ -79,7 +79,13 @@ class ValidateQAs(Stage):
 
     def linked(self, ctx: Context, batch: DataFrame) -> DataFrame:
         """Candidates with their readable images (in page order), lineage and subject."""
-        images = ctx.tables.read("images").select(F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256", "content")
+        stored = ctx.tables.read("images")
+        # A picture seen under a second URL keeps its bytes on the first row only (duplicate_of).
+        held = stored.where(F.col("duplicate_of").isNull() & F.col("content").isNotNull()).select("sha256", F.col("content").alias("held")).dropDuplicates(["sha256"])
+        images = stored.join(held, "sha256", "left").select(
+            F.col("url").alias("image_url"), "image_id", F.col("status").alias("image_status"), "sha256",
+            F.coalesce("content", "held").alias("content"),
+        )
         refs = batch.select("qa_id", F.posexplode(F.concat("question_images", "solution_images")).alias("pos", "image_url"))
         ok = F.col("image_status") == "ok"
         linked = refs.join(images, "image_url", "left").groupBy("qa_id").agg(
