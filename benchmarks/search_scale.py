@@ -69,7 +69,8 @@ def generated_hits(spark, n: int, partitions: int):
     rank = F.floor(F.exp(unit * F.lit(math.log(DOMAINS)))).cast("int")
     head = F.array(*[F.lit(h) for h in HEAD_HOSTS])
     host = F.when(F.col("rank") <= len(HEAD_HOSTS), F.element_at(head, F.col("rank"))).otherwise(F.concat(F.lit("site"), "rank", F.lit(".example")))
-    spelled = F.rand(12)
+    # One draw per row, as a column: each F.rand() in a CASE advances only where it is evaluated.
+    spelled = F.col("spelled")
     path = F.concat(F.lit("/q/"), "page", F.lit("/problem-"), F.pmod("page", F.lit(97)))
     url = (
         F.when(spelled < 0.15, F.concat(F.lit("https://"), "host", path, F.lit("?utm_source=lens&utm_medium=image")))
@@ -80,7 +81,7 @@ def generated_hits(spark, n: int, partitions: int):
     )
     return (
         spark.range(0, n, numPartitions=partitions)
-        .select("id", page.alias("page"))
+        .select("id", page.alias("page"), F.rand(12).alias("spelled"))
         .withColumn("rank", rank).withColumn("host", host)
         .select(F.concat(F.lit("h"), "id").alias("hit_id"), F.concat(F.lit("s"), F.pmod("id", F.lit(SEEDS))).alias("seed_id"),
                 F.lit(1).cast("long").alias("round"), url.alias("url"))
