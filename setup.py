@@ -22,6 +22,7 @@ setup(
         "pyarrow>=15",
         "numpy>=1.26",
         "matplotlib>=3.8",
+        "warcio==1.8.1",
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],

@@ -25,7 +25,8 @@ from udfs.llm import build_request, load_prompt, parse_choices
 from udfs.matching import equivalent
 
 OUTPUT = AlignedQA.transform_schema()
-CARRIED = ("final_id", "qa_id", "source_qa_ids", "question", "image_ids", "image_sha256", "has_images", "subject", "page_id", "url", "hit_ids", "seed_ids")
+CARRIED = ("final_id", "qa_id", "source_qa_ids", "question", "image_ids", "image_sha256", "has_images", "subject", "page_id", "url", "hit_ids", "seed_ids",
+           "round")
 
 
 def _carried(row, align_by: str | None) -> dict:
@@ -33,6 +34,7 @@ def _carried(row, align_by: str | None) -> dict:
     carried = {name: getattr(row, name) for name in CARRIED}
     for name in ("source_qa_ids", "image_ids", "image_sha256", "hit_ids", "seed_ids"):
         carried[name] = list(carried[name])
+    carried["round"] = int(carried["round"])
     decided_by = f"consistency:{row.consistency_by}" + (f";align:{align_by}" if align_by else "")
     return {**carried, "web_answer": row.answer, "decided_by": decided_by}
 

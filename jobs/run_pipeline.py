@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from jobs import (
-    align_answers, check_consistency, curate_qas, extract_qas, fetch_images, ingest_seeds, normalize_urls, render_pages, sample_web, search,
-    synthesize_answers, validate_qas,
+    align_answers, check_consistency, curate_qas, extract_qas, fetch_images, ingest_seeds, next_round, normalize_urls, render_pages,
+    sample_web, search, synthesize_answers, validate_qas,
 )
 from runtime.cli import main
 from runtime.config import PipelineConfig
@@ -23,14 +23,18 @@ def before(ctx: Context) -> None:
 
 def pipeline(config: PipelineConfig) -> tuple:
     """The stages in order. Answer synthesis and consistency run with the LLM engine only:
-    with the rule-based engine the page's own answer is the answer."""
+    with the rule-based engine the page's own answer is the answer. After the first round, each
+    further round (`search.rounds`) seeds itself from the images of the QAs validated so far and
+    runs the stages again: a stage only takes up input it has not processed, so a round does the
+    new work only. Curation (de-duplication, decontamination) runs once, over every round's QAs."""
     head = sample_web.STAGES if config.sample_web.enabled else ()
     answering = synthesize_answers.STAGES + check_consistency.STAGES if config.llm.engine == "llm" else ()
-    return head + (
-        ingest_seeds.STAGES + search.STAGES + normalize_urls.STAGES + render_pages.STAGES
-        + fetch_images.STAGES + extract_qas.STAGES + validate_qas.STAGES + answering + align_answers.STAGES
-        + curate_qas.STAGES
+    one_round = (
+        search.STAGES + normalize_urls.STAGES + render_pages.STAGES + fetch_images.STAGES + extract_qas.STAGES
+        + validate_qas.STAGES + answering + align_answers.STAGES
     )
+    rounds = one_round + (next_round.STAGES + one_round) * (config.search.rounds - 1)
+    return head + ingest_seeds.STAGES + rounds + curate_qas.STAGES
 
 
 if __name__ == "__main__":

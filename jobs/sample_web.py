@@ -5,34 +5,20 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from pyspark.sql import DataFrame
-
+from jobs.build_index import BuildIndex
 from runtime.cli import main
 from runtime.context import Context
-from runtime.stage import Stage
 from sampleweb.corpus import generate
-from schemas.search_index import IndexedImage
-from udfs.search import index_partitions, page_url
 
 
-class IndexSampleWeb(Stage):
-    """Saved pages -> perceptual hashes of their images, the local reverse-image index."""
+class IndexSampleWeb(BuildIndex):
+    """The sample web's saved pages, as they are served on loopback, into the local index."""
 
-    name = "index"
-    inputs = ()
-    output = IndexedImage
-
-    def source(self, ctx: Context) -> DataFrame:
+    def folder(self, ctx: Context) -> tuple[Path, int | None]:
         web = ctx.config.sample_web
-        site = web.dir / "site"
-        pages = [(page_url(site, f, web.port), str(f.resolve())) for f in sorted(site.rglob("*.html"))]
-        df = ctx.spark.createDataFrame(pages, "url string, path string")
-        return df.withColumn("input_key", df["url"])
-
-    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        site = (ctx.config.sample_web.dir / "site").resolve()
-        return batch.select("url", "path").mapInPandas(index_partitions(site, 32), IndexedImage.transform_schema())
+        return web.dir / "site", web.port
 
 
 def generate_sample_web(ctx: Context) -> dict:

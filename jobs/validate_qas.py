@@ -87,7 +87,7 @@ class ValidateQAs(Stage):
             F.sort_array(F.collect_list(F.when(ok, F.struct("pos", "image_id", "sha256", "content")))).alias("files"),
             F.sum(F.when(~ok | F.col("image_status").isNull(), 1).otherwise(0)).alias("images_failed"),
         )
-        urls = ctx.tables.read("urls").select(F.col("url_id").alias("page_id"), "hit_ids", "seed_ids")
+        urls = ctx.tables.read("urls").select(F.col("url_id").alias("page_id"), "hit_ids", "seed_ids", "round")
         seeds = ctx.tables.read("seeds").select(F.col("seed_id").alias("first_seed"), "subject")
         return (
             batch.join(linked, "qa_id", "left").join(urls, "page_id", "left")
@@ -138,6 +138,7 @@ class ValidateQAs(Stage):
                 "validated_by", "image_ids", "image_sha256", (F.size("image_ids") > 0).alias("has_images"), "subject",
                 "page_id", "url", F.coalesce("hit_ids", F.array().cast("array<string>")).alias("hit_ids"),
                 F.coalesce("seed_ids", F.array().cast("array<string>")).alias("seed_ids"),
+                F.coalesce("round", F.lit(1)).cast("long").alias("round"),
             )
         )
 

@@ -267,16 +267,16 @@ def diff_run(tables: Tables, name: str, run_id: str) -> VersionDiff:
 # ---- lineage ----------------------------------------------------------------------
 LINEAGE_COLUMNS = {
     "final_qas": ("final_id", "qa_id", "source_qa_ids", "status", "reason", "question", "answer", "answer_source",
-                  "web_answer", "decided_by", "answer_ids", "subject", "page_id", "url", "image_ids", "hit_ids", "seed_ids",
+                  "web_answer", "decided_by", "answer_ids", "subject", "page_id", "url", "image_ids", "hit_ids", "seed_ids", "round",
                   "verified", "duplicate_of", "benchmark_item", "match_kind", "match_score", "run_id"),
     "aligned_qas": ("final_id", "status", "reason", "answer", "answer_source", "web_answer", "decided_by", "run_id"),
     "answers": ("answer_id", "final_id", "k", "status", "short_answer", "request_id", "run_id"),
     "valid_qas": ("final_id", "qa_id", "status", "reason", "validated_by", "answer", "run_id"),
     "candidate_qas": ("qa_id", "page_id", "url", "pattern", "engine", "run_id"),
     "pages": ("url_id", "url", "status", "http_status", "title", "text_chars", "run_id"),
-    "urls": ("url_id", "url", "status", "reason", "hit_ids", "seed_ids", "run_id"),
-    "search_hits": ("hit_id", "seed_id", "provider", "rank", "distance", "url", "matched_image_url", "run_id"),
-    "seeds": ("seed_id", "source", "subject", "status", "width", "height", "format", "run_id"),
+    "urls": ("url_id", "url", "status", "reason", "hit_ids", "seed_ids", "round", "run_id"),
+    "search_hits": ("hit_id", "seed_id", "provider", "round", "rank", "distance", "url", "matched_image_url", "run_id"),
+    "seeds": ("seed_id", "source", "subject", "round", "status", "width", "height", "format", "image_url", "run_id"),
     "images": ("image_id", "url", "status", "sha256", "width", "height", "run_id"),
 }
 

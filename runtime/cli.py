@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from typing import Callable, Sequence
 
 from runtime.config import ConfigError, PipelineConfig, load_config
 from runtime.context import Context, pipeline_run
 from runtime.quality import quality_report, write_report
-from runtime.report import funnel, llm_costs, summary
+from runtime.report import funnel, funnel_by_round, llm_costs, round_metrics, summary
 from runtime.stage import Stage, StageStats, run_stage
 
 
@@ -32,12 +33,17 @@ class StageFailed(RuntimeError):
 
 def run_stages(ctx: Context, stages: Sequence[Stage]) -> list[StageStats]:
     results = []
+    passes: Counter = Counter()
     for stage in stages:
-        print(f"[{stage.name}] -> {stage.output.table}", flush=True)
+        passes[stage.name] += 1
+        # A stage run again in one job (a further search round) reports as its own pass.
+        label = stage.name if passes[stage.name] == 1 else f"{stage.name}.pass{passes[stage.name]}"
+        print(f"[{label}] -> {stage.output.table}", flush=True)
         try:
             stats = run_stage(ctx, stage)
         except Exception as exc:
-            raise StageFailed(f"stage {stage.name} (run {ctx.run_id}) failed: {type(exc).__name__}: {exc}") from exc
+            raise StageFailed(f"stage {label} (run {ctx.run_id}) failed: {type(exc).__name__}: {exc}") from exc
+        stats.stage = label
         ctx.tracker.log_stage(stats)
         print("  " + stats.line(), flush=True)
         results.append(stats)
@@ -72,11 +78,12 @@ def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence
             before(ctx)
         results = run_stages(ctx, stages(config) if callable(stages) else stages)
         figures = funnel(ctx.tables)
+        rounds = funnel_by_round(ctx.tables)
         costs = llm_costs(ctx.tables, ctx.run_id)
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
-        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking)
+        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds)
         if any(stats.output == "final_qas" for stats in results):
             text += "\n\n" + quality_section(ctx)
-        ctx.tracker.log_summary(figures, costs, text)
+        ctx.tracker.log_summary({**figures, **round_metrics(rounds)}, costs, text)
         print("\n" + text, flush=True)
     return 0

@@ -64,19 +64,89 @@ class SampleWebConfig(Section):
 
 
 class SeedsConfig(Section):
-    # A folder of images or a CSV/JSONL manifest with columns `path` and `subject`.
-    # Empty means: the sample web's seed manifest.
+    # A folder of images, a CSV/JSONL manifest with columns `path`, `subject` (and optionally
+    # `image_url`, the image's public URL, which SerpAPI needs), or a Parquet file or folder
+    # with image bytes (a Hugging Face dataset export). Empty means: the sample web's manifest.
     source: Path | None = None
     min_side: int = Field(32, ge=1)
     max_side: int = Field(8192, ge=1)
     max_bytes: int = Field(20_000_000, ge=1)
+    # Parquet seeds: the column with the image (binary, or a struct with `bytes`), the subject's
+    # column and the public URL's column (absent columns are left empty).
+    parquet_image_column: str = "image"
+    parquet_subject_column: str = "subject"
+    parquet_url_column: str = "image_url"
+    # A seed whose pHash lies within this many bits of an earlier seed's is a near duplicate.
+    near_duplicate_distance: int = Field(6, ge=0, le=16)
+
+
+class RemoteSearchConfig(Section):
+    """A paid search API. The key is read from the environment variable named here."""
+
+    base_url: str
+    api_key_env: str
+    timeout_s: float = Field(30, gt=0)
+    requests_per_minute: int = Field(60, ge=1)  # for the whole job, shared by `partitions` tasks
+    concurrency: int = Field(4, ge=1)  # requests at once per task
+    partitions: int = Field(1, ge=1)
+    max_retries: int = Field(4, ge=0)  # for 429, 5xx, timeouts and connection errors
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(60, gt=0)
+    max_results: int = Field(60, ge=1)
+    max_response_bytes: int = Field(5_000_000, ge=1)
+
+
+class SerpApiConfig(RemoteSearchConfig):
+    # Google Lens through SerpAPI: needs the seed's public image URL (`seeds.image_url`).
+    base_url: str = "https://serpapi.com/search.json"
+    api_key_env: str = "SERPAPI_API_KEY"
+
+
+class CloudVisionConfig(RemoteSearchConfig):
+    # Google Cloud Vision web detection: the seed's bytes are sent (base64).
+    base_url: str = "https://vision.googleapis.com/v1/images:annotate"
+    api_key_env: str = "GOOGLE_CLOUD_VISION_API_KEY"
+    include_partial_matches: bool = True  # pages with partially matching images count too
+
+
+class IndexConfig(Section):
+    # A folder of saved pages (<host>/<path>.html and the images they show) or of WARC files,
+    # or one WARC file, for `jobs.build_index`; the sample web indexes itself.
+    source: Path | None = None
+    # Each image is indexed by its pHash and by the pHash of its centre, this much cut off each
+    # side, so that a cropped copy still matches.
+    crop_fraction: float = Field(0.05, ge=0, lt=0.5)
+    min_side: int = Field(32, ge=1)
+    # The banding join of runtime/near_duplicates: `bands` of the 64-bit hash, `probe_radius`
+    # bits probed per band (null: max_distance // bands, which finds every match).
+    bands: Literal[2, 4, 8, 16] = 4
+    probe_radius: int | None = Field(None, ge=0, le=4)
 
 
 class SearchConfig(Section):
-    provider: Literal["local"] = "local"
-    top_k: int = Field(10, ge=1)
-    max_distance: int = Field(12, ge=0, le=64)
-    round: int = Field(1, ge=1)
+    # Queried in this order for every seed: local (the reverse-image index in `search_index`),
+    # serpapi (Google Lens), cloud_vision (Google Cloud Vision web detection).
+    providers: list[Literal["local", "serpapi", "cloud_vision"]] = Field(["local"], min_length=1)
+    top_k: int = Field(10, ge=1)  # pages per seed from the local index
+    max_distance: int = Field(12, ge=0, le=64)  # the local index's match threshold, in bits
+    index: IndexConfig = IndexConfig()
+    serpapi: SerpApiConfig = SerpApiConfig()
+    cloud_vision: CloudVisionConfig = CloudVisionConfig()
+    # Rounds of search in one pipeline run: the images of QAs validated in round k become the
+    # seeds of round k+1, at most `max_seeds_per_round` of them.
+    rounds: int = Field(2, ge=1)
+    max_seeds_per_round: int = Field(1000, ge=1)
+
+    def remote(self, provider: str) -> RemoteSearchConfig:
+        return {"serpapi": self.serpapi, "cloud_vision": self.cloud_vision}[provider]
+
+    @model_validator(mode="after")
+    def _radius_fits(self) -> "SearchConfig":
+        radius = self.index.probe_radius if self.index.probe_radius is not None else self.max_distance // self.index.bands
+        if radius > 4:
+            raise ValueError(f"search.max_distance {self.max_distance} with search.index.bands {self.index.bands} probes "
+                             f"{radius} bits per band (at most 4): use more bands or set search.index.probe_radius")
+        return self
 
 
 class UrlsConfig(Section):
@@ -85,6 +155,11 @@ class UrlsConfig(Section):
     blocklist_file: Path | None = None
     blocklist: list[str] = []
     tracking_params: list[str] = ["utm_*", "fbclid", "gclid", "msclkid", "mc_cid", "mc_eid", "ref", "ref_src"]
+    # Hosts of evaluation benchmarks: their pages never enter, so test items cannot leak in.
+    benchmark_hosts_file: Path | None = None
+    benchmark_hosts: list[str] = []
+    # Drop the URLs of the K hosts with the most search hits (0: keep them).
+    skip_top_domains: int = Field(0, ge=0)
 
 
 class NetworkConfig(Section):
@@ -301,17 +376,24 @@ class PipelineConfig(Section):
         return self.sample_web.dir / "benchmarks" if self.sample_web.enabled else None
 
     def blocked_hosts(self) -> list[str]:
-        hosts = list(self.urls.blocklist)
-        if self.urls.blocklist_file is not None:
-            try:
-                lines = self.urls.blocklist_file.read_text().splitlines()
-            except OSError as exc:
-                raise ConfigError(f"urls.blocklist_file: cannot read {self.urls.blocklist_file}: {exc.strerror}") from None
-            hosts += [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
-        return hosts
+        return list(self.urls.blocklist) + _host_file("urls.blocklist_file", self.urls.blocklist_file)
+
+    def benchmark_hosts(self) -> list[str]:
+        return list(self.urls.benchmark_hosts) + _host_file("urls.benchmark_hosts_file", self.urls.benchmark_hosts_file)
 
     def batch_rows(self, stage: str) -> int:
         return self.stages.batch_rows_per_stage.get(stage, self.stages.batch_rows)
+
+
+def _host_file(key: str, path: Path | None) -> list[str]:
+    """One host a line, # comments."""
+    if path is None:
+        return []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -119,9 +119,10 @@ class FetchResult:
 
 
 def fetch_hop(url: str, policy: NetworkPolicy, *, deadline: float, max_bytes: int,
-              headers: dict[str, str] | None = None) -> FetchResult:
-    """One GET, redirects not followed: the policy checked, the checked address connected to,
-    the body capped at max_bytes and the whole exchange ended by `deadline` (time.monotonic())."""
+              headers: dict[str, str] | None = None, method: str = "GET", body: bytes | None = None) -> FetchResult:
+    """One request (a GET unless told), redirects not followed: the policy checked, the checked
+    address connected to, the answer capped at max_bytes and the whole exchange ended by
+    `deadline` (time.monotonic())."""
     host, port, address = policy.check(url)
     parts = urlsplit(url)
     remaining = deadline - time.monotonic()
@@ -135,7 +136,7 @@ def fetch_hop(url: str, policy: NetworkPolicy, *, deadline: float, max_bytes: in
     sent = {"Accept": "*/*", **{k: v for k, v in (headers or {}).items() if k.lower() not in HOP_BY_HOP},
             "Host": parts.netloc, "User-Agent": policy.user_agent}
     try:
-        conn.request("GET", target, headers=sent)
+        conn.request(method, target, body=body, headers=sent)
         response = conn.getresponse()
         location = response.getheader("Location") if response.status in REDIRECT_STATUSES else None
         declared = response.getheader("Content-Length")

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from runtime.stage import StageStats
 from runtime.tables import Tables
 
-STATUS_TABLES = ("seeds", "urls", "pages", "images", "valid_qas", "answers", "consistent_qas", "final_qas", "llm_calls")
+STATUS_TABLES = ("seeds", "search_responses", "urls", "pages", "images", "valid_qas", "answers", "consistent_qas", "final_qas", "llm_calls")
 
 
 def funnel(tables: Tables) -> dict[str, int]:
@@ -38,6 +38,28 @@ def funnel(tables: Tables) -> dict[str, int]:
     }
 
 
+ROUND_FUNNEL = (
+    ("seeds", "seeds", None), ("seeds_ok", "seeds", "status = 'ok'"), ("search_hits", "search_hits", None),
+    ("unique_urls", "urls", None), ("urls_kept", "urls", "status = 'ok'"), ("valid_qas", "valid_qas", "status = 'ok'"),
+    ("final_qas", "final_qas", "status = 'ok'"),
+)
+
+
+def funnel_by_round(tables: Tables) -> dict[int, dict[str, int]]:
+    """The funnel per search round: seeds of the round, the hits they got, the URLs first found
+    in it, and the QAs of those URLs' pages."""
+    counts: dict[int, dict[str, int]] = {}
+    for key, name, condition in ROUND_FUNNEL:
+        df = tables.read(name)
+        for row in (df.where(condition) if condition else df).groupBy("round").count().collect():
+            counts.setdefault(int(row["round"]), {k: 0 for k, _, _ in ROUND_FUNNEL})[key] = row["count"]
+    return dict(sorted(counts.items()))
+
+
+def round_metrics(rounds: dict[int, dict[str, int]]) -> dict[str, int]:
+    return {f"round{r}.{key}": value for r, figures in rounds.items() for key, value in figures.items()}
+
+
 def llm_costs(tables: Tables, run_id: str) -> list[dict]:
     """Requests, tokens and dollars per task: sent by this run, and in the ledger overall."""
     calls = tables.read("llm_calls")
@@ -65,11 +87,15 @@ def cost_per_final_qa(costs: list[dict], figures: dict[str, int]) -> float:
     return sum(c["cost_usd"] for c in costs) / max(1, figures["final_qas"])
 
 
-def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], costs: list[dict], tracking: str) -> str:
+def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], costs: list[dict], tracking: str,
+            rounds: dict[int, dict[str, int]] | None = None) -> str:
     lines = [f"run {run_id}", "", "stages:"]
     lines += ["  " + s.line() for s in stats]
     lines += ["", "funnel (all rows in the tables):"]
     lines += [f"  {key:<26} {value:>8}" for key, value in figures.items()]
+    if rounds:
+        lines += ["", "funnel by search round:", "  " + f"{'round':<6}" + "".join(f"{key:>13}" for key, _, _ in ROUND_FUNNEL)]
+        lines += ["  " + f"{r:<6}" + "".join(f"{row[key]:>13}" for key, _, _ in ROUND_FUNNEL) for r, row in rounds.items()]
     problems = failures(tables)
     if problems:
         lines += ["", "not ok, by reason:"]

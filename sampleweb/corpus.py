@@ -36,6 +36,8 @@ HOSTS = {
     "news": "news.localhost",
     "video": "video.localhost",
     "mirror": "mirror.localhost",
+    "sets": "sets.localhost",
+    "benchmark": "benchmark.localhost",
 }
 PLACEHOLDER_GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
 
@@ -59,6 +61,8 @@ class Site:
     diagrams: list[tuple[str, str, bytes]] = field(default_factory=list)  # (subject, url, png)
     required_seeds: list[str] = field(default_factory=list)  # figure URLs that must be seeds
     planted: dict[str, int] = field(default_factory=dict)  # planted quality cases by kind
+    seed_always: set[str] = field(default_factory=set)  # figure URLs that are always seeds
+    seed_never: set[str] = field(default_factory=set)  # and never
 
     def url(self, host: str, path: str) -> str:
         return f"http://{host}:{self.port}{path}"
@@ -158,13 +162,18 @@ class Generator:
     def worksheet(self, n: int, subject: str) -> PageRecord:
         host, path = HOSTS["worksheet"], f"/sheets/{subject}-{n}.html"
         problems = [self.problem(subject, i != 1) for i in range(3)]
+        return self.problem_sheet(host, path, n, subject, problems, shown=lambda i: i != 2)
+
+    def problem_sheet(self, host: str, path: str, n: int, subject: str, problems: list[Problem], shown) -> PageRecord:
+        """A worksheet of problems with a solutions section; shown(i) says whether problem i's figure is on the page."""
+        figures = posixpath.dirname(path) + "/img"  # the page refers to its figures relatively
         qas, blocks, solutions = [], [], []
         for i, p in enumerate(problems, 1):
             img, images = "", []
-            if p.diagram and i != 2:
-                name = self.site.add_image(host, "/sheets/img", p, self.rng)
+            if p.diagram and shown(i):
+                name = self.site.add_image(host, figures, p, self.rng)
                 img = f'<img src="img/{name}" alt="Figure for problem {i}">'  # relative path
-                images = [self.site.url(host, f"/sheets/img/{name}")]
+                images = [self.site.url(host, f"{figures}/{name}")]
             blocks.append(f'<div class="problem"><p><b>Problem {i}.</b> {_e(p.question)}</p>{img}</div>')
             solutions.append(f"<li>{_steps_html(p)}<p>Answer: {_e(p.answer)}</p></li>")
             qas.append(_qa(p, images))
@@ -174,7 +183,7 @@ class Generator:
 <h2>Solutions</h2>
 <ol class="solutions">{''.join(solutions)}</ol>"""
         self.site.write(host, path, _chrome(f"{subject.title()} worksheet {n}", body, "Free Worksheets", self.rng))
-        return PageRecord(self.site.url(host, path), "worksheet", subject, qas)
+        return PageRecord(self.site.url(host, path), "worksheet" if host == HOSTS["worksheet"] else "sheet", subject, qas)
 
     def qa(self, n: int, subject: str) -> PageRecord:
         host, path = HOSTS["qa"], f"/questions/{5000 + n}/{subject}-problem"
@@ -300,11 +309,55 @@ window.addEventListener('load', function () {{
             page.fault = fault
             key = page.url.split("//")[1].split(":")[0] + "/" + page.url.split("//")[1].split("/", 1)[1]
             self.site.faults[key] = {"status": 500} if fault == "http_500" else {"delay_s": 3600}
+        pages += self.plant_search_rounds()
         from sampleweb.planted import plant  # planted pages are built from the pages above
 
         planted, self.site.required_seeds, self.site.planted = plant(self, content)
         self.site.pages = pages + planted
         return self.site
+
+    # ---- pages for the second search round and for the benchmark filter ------------------------
+    def plant_search_rounds(self) -> list[PageRecord]:
+        """Problem sets of two illustrated problems whose first figure is always a seed and whose
+        second is never one; a forum thread asks about that second figure: round 1 cannot find
+        the thread, round 2 (seeded by the set's QAs) can. A benchmark host shows the first figure:
+        found in round 1, dropped by the benchmark filter."""
+        pages = []
+        for n in range(max(1, self.content_pages // 30)):
+            subject = SUBJECTS[n % len(SUBJECTS)]
+            problems = [self.problem(subject, True), self.problem(subject, True)]
+            sheet = self.problem_sheet(HOSTS["sets"], f"/sets/{subject}-{n}.html", 900 + n, subject, problems, shown=lambda i: True)
+            first, second = (qa["question_images"][0] for qa in sheet.qas)
+            self.site.seed_always.add(first)
+            self.site.seed_never.add(second)
+            pages += [sheet, self.follow_up(n, subject, second), self.benchmark_item(n, subject, first)]
+        return pages
+
+    def _copy_image(self, image_url: str, host: str, path: str) -> str:
+        src = image_url.split("//")[1]
+        data = (self.site.root / "site" / src.split(":")[0] / src.split("/", 1)[1]).read_bytes()
+        self.site.write(host, path, data)
+        return self.site.url(host, path)
+
+    def follow_up(self, n: int, subject: str, figure_url: str) -> PageRecord:
+        host, path = HOSTS["forum"], f"/t/{3000 + n}/same-figure-another-question"
+        p = self.problem(subject, False)
+        image = self._copy_image(figure_url, host, f"/img/follow-up-{n}.png")
+        body = f"""<h1>Another question about this {subject} figure</h1>
+<article class="post" id="post-1"><div class="author">student{n} &middot; posted yesterday</div>
+<div class="post-body"><p>{_e(p.question)}</p><img src="/img/follow-up-{n}.png" alt="the figure"></div></article>
+<article class="post accepted" id="post-2"><div class="badge">&#10004; Solution</div><div class="author">tutor_{n % 5}</div>
+<div class="post-body">{_steps_html(p)}<p>Answer: {_e(p.answer)}</p></div></article>"""
+        self.site.write(host, path, _chrome(f"Another question about this {subject} figure", body, "StudyForum", self.rng))
+        return PageRecord(self.site.url(host, path), "forum", subject, [_qa(p, [image])])
+
+    def benchmark_item(self, n: int, subject: str, figure_url: str) -> PageRecord:
+        host, path = HOSTS["benchmark"], f"/items/{n}"
+        p = self.problem(subject, False)
+        self._copy_image(figure_url, host, f"/items/{n}.png")
+        body = f"""<h1>Benchmark item {n}</h1><p>{_e(p.question)}</p><img src="/items/{n}.png" alt="item figure">"""
+        self.site.write(host, path, _chrome(f"Benchmark item {n}", body, "Benchmark", self.rng))
+        return PageRecord(self.site.url(host, path), "benchmark", subject)
 
 
 def _perturb(png: bytes, rng: random.Random) -> bytes:
@@ -322,7 +375,7 @@ def _perturb(png: bytes, rng: random.Random) -> bytes:
 
 def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, seed_fraction: float = 0.45) -> dict:
     """Write the site, its ground truth and the demo seeds under root; return the manifest."""
-    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 2}
+    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 4}
     manifest_path = root / "ground_truth.json"
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())
@@ -337,10 +390,13 @@ def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, see
     seeds_dir.mkdir()
     # The faulty pages' figures are always seeds, so every run meets both faults.
     fault_images = {u for p in site.pages if p.fault for qa in p.qas for u in qa["question_images"]}
-    required = fault_images | set(site.required_seeds)
+    # The figures that must (or must not) be seeds are decided before the draw, so that they take
+    # no draw from the others.
+    required = fault_images | set(site.required_seeds) | site.seed_always
     chosen = [
         d for d in site.diagrams
-        if "mirror.localhost" not in d[1] and (rng.random() < seed_fraction or d[1] in required)
+        if "mirror.localhost" not in d[1] and d[1] not in site.seed_never
+        and (d[1] in required or rng.random() < seed_fraction)
     ]
     rows = []
     for i, (subject, _url, png) in enumerate(chosen):

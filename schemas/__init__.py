@@ -11,12 +11,13 @@ from schemas.llm_calls import LlmCall
 from schemas.pages import Page
 from schemas.search_hits import SearchHit
 from schemas.search_index import IndexedImage
+from schemas.search_responses import SearchResponse
 from schemas.seeds import Seed
 from schemas.stage_progress import StageProgress
 from schemas.urls import UrlRecord
 from schemas.valid_qas import ValidQA
 
 ALL_TABLES = (
-    Seed, IndexedImage, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, AlignedQA,
+    Seed, IndexedImage, SearchResponse, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, AlignedQA,
     FinalQA, BenchmarkItem, LlmCall, LlmBatch, StageProgress,
 )

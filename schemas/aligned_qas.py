@@ -30,3 +30,4 @@ class AlignedQA(TableModel):
     url: str
     hit_ids: list[str] = []
     seed_ids: list[str] = []
+    round: int = 1  # the search round that found its page

@@ -17,3 +17,4 @@ class SearchHit(TableModel):
     url: str
     distance: int | None = None
     matched_image_url: str | None = None
+    title: str | None = None

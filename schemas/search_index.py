@@ -13,3 +13,4 @@ class IndexedImage(TableModel):
     image_url: str
     page_url: str
     phash: str
+    crop_phash: str | None = None  # of the image's centre (search.index.crop_fraction off each side)

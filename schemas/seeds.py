@@ -4,7 +4,8 @@ from schemas.base import TableModel
 
 
 class Seed(TableModel):
-    """A seed image, keyed by the SHA-256 of its bytes; unreadable ones keep a reason."""
+    """A seed image, keyed by the SHA-256 of its bytes; unreadable ones keep a reason. Round 1 comes from
+    seeds.source, round k+1 from the images of QAs validated in round k."""
 
     table: ClassVar[str] = "seeds"
     key: ClassVar[str] = "seed_id"
@@ -13,10 +14,11 @@ class Seed(TableModel):
     source: str
     subject: str | None = None
     round: int = 1
-    status: str  # ok | unreadable | too_small | too_large | missing
+    status: str  # ok | unreadable | too_small | too_large | missing | near_duplicate | over_cap
     reason: str | None = None
     width: int | None = None
     height: int | None = None
     format: str | None = None
     phash: str | None = None
     content: bytes | None = None
+    image_url: str | None = None  # where the image is on the web (SerpAPI searches by URL)

@@ -12,7 +12,8 @@ class UrlRecord(TableModel):
     url_id: str
     url: str
     host: str | None = None
-    status: str  # ok | blocked | invalid
+    status: str  # ok | blocked | benchmark | frequent_domain | invalid
     reason: str | None = None
     hit_ids: list[str]
     seed_ids: list[str]
+    round: int = 1  # the first search round that found it

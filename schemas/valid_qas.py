@@ -28,3 +28,4 @@ class ValidQA(TableModel):
     url: str
     hit_ids: list[str] = []
     seed_ids: list[str] = []
+    round: int = 1  # the search round that found its page

@@ -128,6 +128,7 @@ def settings_for(tmp: Path, **overrides) -> dict[str, str]:
         "render.partitions": "1",
         "images.partitions": "1",
         "urls.blocklist_file": str(REPO / "conf" / "url_blocklist.txt"),
+        "urls.benchmark_hosts_file": str(REPO / "conf" / "benchmark_hosts.txt"),
     }
     settings.update({k: str(v) for k, v in overrides.items()})
     return settings

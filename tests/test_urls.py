@@ -46,3 +46,38 @@ def test_blocked_by_covers_subdomains_only():
     assert blocked_by("notyoutube.com", blocklist) is None
     assert blocked_by("shop.localhost", blocklist) == "shop.localhost"
     assert blocked_by("forum.localhost", blocklist) is None
+
+
+def test_urls_are_dropped_with_their_reason_and_keep_the_seeds_that_found_them(spark):
+    from jobs.normalize_urls import frequent_hosts, judge_hits, verdicts
+
+    hits = [
+        ("h1", "s1", 1, "https://www.youtube.com/watch?v=1"),
+        ("h2", "s1", 1, "https://mathverse-cuhk.github.io/#leaderboard"),
+        ("h3", "s2", 2, "https://big.example/a?utm_source=lens"),
+        ("h4", "s1", 1, "https://big.example/a"),
+        ("h5", "s2", 2, "https://big.example/b"),
+        ("h6", "s2", 2, "https://small.example/x"),
+        ("h7", "s2", 2, "mailto:someone@example.com"),
+    ]
+    df = spark.createDataFrame(hits, "hit_id string, seed_id string, round long, url string")
+    assert frequent_hosts(df, 1) == ["big.example"] and frequent_hosts(df, 0) == []
+    judge = verdicts(TRACKING, ["youtube.com"], ["mathverse-cuhk.github.io"], frequent_hosts(df, 1))
+    rows = {r["url"]: r for r in judge_hits(df, judge).collect()}
+    assert rows["https://www.youtube.com/watch?v=1"]["status"] == "blocked"
+    assert rows["https://mathverse-cuhk.github.io/"]["status"] == "benchmark"
+    assert "evaluation benchmark" in rows["https://mathverse-cuhk.github.io/"]["reason"]
+    one = rows["https://big.example/a"]
+    assert one["status"] == "frequent_domain" and one["hit_ids"] == ["h3", "h4"] and one["seed_ids"] == ["s1", "s2"] and one["round"] == 1
+    assert rows["https://small.example/x"]["status"] == "ok" and rows["https://small.example/x"]["round"] == 2
+    assert rows["mailto:someone@example.com"]["status"] == "invalid"
+
+
+def test_shipped_benchmark_hosts_and_block_list_cover_their_subdomains():
+    from runtime.config import load_config
+    from tests.conftest import REPO
+
+    config = load_config(REPO / "conf" / "local.yaml")
+    assert blocked_by("upload.wikimedia.org", config.blocked_hosts()) == "wikimedia.org"
+    assert blocked_by("mathvista.github.io", config.benchmark_hosts()) == "mathvista.github.io"
+    assert blocked_by("github.io", config.benchmark_hosts()) is None

@@ -210,6 +210,17 @@ class RateLimiter:
                 await asyncio.sleep(wait)
 
 
+def backoff_s(attempt: int, retry_after: str | None, base_s: float, max_s: float) -> float:
+    """Seconds to wait before retry `attempt`: Retry-After when the server sends it, else
+    exponential with jitter."""
+    if retry_after:
+        try:
+            return min(float(retry_after), RETRY_AFTER_CAP_S)  # the server knows best, within reason
+        except ValueError:
+            pass
+    return min(max_s, base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+
+
 # ---- the client ------------------------------------------------------------------------------
 @dataclass
 class CallResult:
@@ -241,12 +252,7 @@ class LlmClient:
         self.gate = asyncio.Semaphore(llm.concurrency)
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), RETRY_AFTER_CAP_S)  # the server knows best, within reason
-            except ValueError:
-                pass
-        return min(self.llm.backoff_max_s, self.llm.backoff_base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+        return backoff_s(attempt, retry_after, self.llm.backoff_base_s, self.llm.backoff_max_s)
 
     async def complete(self, task: str, body: dict) -> CallResult:
         import openai

@@ -44,9 +44,20 @@ def normalize(url: str, tracking_params: list[str]) -> str:
 
 def blocked_by(host: str, blocklist: list[str]) -> str | None:
     """The block-list entry that covers host (the entry itself or a subdomain of it)."""
-    host = host.lower()
-    for entry in blocklist:
-        entry = entry.lower().lstrip(".")
-        if host == entry or host.endswith("." + entry):
-            return entry
-    return None
+    return HostSet(blocklist).covering(host)
+
+
+class HostSet:
+    """Host names, each covering its subdomains; a look-up costs one set probe per label."""
+
+    def __init__(self, hosts: list[str]):
+        self.hosts = frozenset(h.lower().lstrip(".") for h in hosts)
+
+    def covering(self, host: str) -> str | None:
+        """The entry that is host or a parent domain of it, if any."""
+        labels = host.lower().split(".")
+        for i in range(len(labels)):
+            candidate = ".".join(labels[i:])
+            if candidate in self.hosts:
+                return candidate
+        return None
