@@ -54,7 +54,6 @@ def rejected_row(row, reason: str, align_by: str | None = None) -> dict:
 
 def first_pass(prompt, settings):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        columns = judging.first_pass_schema(OUTPUT).fieldNames()
         for batch in batches:
             rows = []
             for row in batch.itertuples(index=False):
@@ -70,7 +69,7 @@ def first_pass(prompt, settings):
                     continue
                 request = build_request(prompt, settings, question=row.question, synthesized=row.majority_answer, web=row.answer)
                 rows.append(judging.asking_row(OUTPUT, row.input_key, request))
-            yield pd.DataFrame(rows, columns=columns)
+            yield judging.first_pass_frame(rows, OUTPUT)
 
     return run
 

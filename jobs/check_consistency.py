@@ -46,7 +46,6 @@ def verdict(final_id: str, usable: list[dict], groups: list[list[int]] | None, t
 
 def first_pass(prompt, settings):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        columns = judging.first_pass_schema(OUTPUT).fieldNames()
         for batch in batches:
             rows = []
             for final_id, question, answers in zip(batch["input_key"], batch["question"], batch["answers"]):
@@ -57,7 +56,7 @@ def first_pass(prompt, settings):
                     continue
                 listing = "\n".join(f"{i}. {a['short_answer']}" for i, a in enumerate(usable, 1))
                 rows.append(judging.asking_row(OUTPUT, final_id, build_request(prompt, settings, question=question, answers=listing)))
-            yield pd.DataFrame(rows, columns=columns)
+            yield judging.first_pass_frame(rows, OUTPUT)
 
     return run
 

@@ -37,6 +37,13 @@ def asking_row(output: T.StructType, input_key: str, request: dict) -> dict:
     return {"input_key": input_key, **empty, **request}
 
 
+def first_pass_frame(rows: list[dict], output: T.StructType) -> pd.DataFrame:
+    """A first pass's rows as one frame. A decided row leaves the request columns None: a batch of
+    decided rows only must still give string columns (missing keys would become float NaN, which
+    Arrow cannot pack into the output struct)."""
+    return pd.DataFrame([{**dict.fromkeys(REQUEST_COLUMNS), **row} for row in rows], columns=first_pass_schema(output).fieldNames())
+
+
 def decide(ctx: "Context", stage: str, rows: DataFrame, first: FirstPass, second: FirstPass, output: T.StructType) -> DataFrame:
     """Output rows for `rows` (which carry input_key). The second pass sees each undecided row
     with its judge answer: request_id, judge_status, judge_reason, response."""
