@@ -19,7 +19,7 @@ from sampleweb.corpus import generate
 from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel
 from tests.conftest import LLM_KEY_ENV as KEY_ENV
 from tests.conftest import LLM_TEST_KEY as SECRET
-from tests.conftest import REPO, free_port, settings_for
+from tests.conftest import REPO, SAMPLE_WEB_RENDER, free_port, settings_for
 from udfs.matching import equivalent
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ def world(tmp, server, content_pages=20, **extra):
     settings = settings_for(tmp, **{
         "sample_web.enabled": "true", "sample_web.port": port, "sample_web.content_pages": content_pages,
         "sample_web.seed_fraction": 0.6, "network.allow_private": f"['*.localhost:{port}']",
-        "render.page_timeout_s": 4, "render.network_idle_timeout_s": 1, "tracking.enabled": "true",
+        **SAMPLE_WEB_RENDER, "tracking.enabled": "true",
         "llm.engine": "llm", "llm.endpoints": endpoint, "llm.backoff_base_s": 0.01, "llm.backoff_max_s": 0.1,
         "llm.max_retries": 3, "llm.concurrency": 4, **extra,
     })
@@ -60,7 +60,9 @@ def llm_runs(spark, tmp_path_factory):
     assert main("llm-web", stages[:llm_from], argv + ["--run-id", "llm-web"], before=before) == 0
     assert estimate_main(argv + ["--run-id", "llm-estimate"]) == 0
     estimated_before_any_call = server.counts.requests
-    up_to_validation = [s for s in stages if s not in ANSWERING]
+    # The estimate prices the pages already rendered, which are the first round's.
+    first_round = stages[:next(i for i, s in enumerate(stages) if s.name == "next_round")]
+    up_to_validation = [s for s in first_round if s not in ANSWERING]
     assert main("llm-part", up_to_validation, argv + ["--run-id", "llm-first"], before=before) == 0
     extract_requests = server.counts.by_task["extract"]
 
@@ -225,7 +227,7 @@ def test_after_faults_a_clean_rerun_settles_everything(faulty_run):
 def test_batch_mode_submits_synthesis_and_a_later_run_collects_it(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("llm_batch")
     with OpenAICompatibleServer(batch_polls=1) as server:
-        argv, config = world(tmp, server, content_pages=8, **{"llm.synthesis_mode": "batch"})
+        argv, config = world(tmp, server, content_pages=8, **{"llm.synthesis_mode": "batch", "search.rounds": 1})
         tables = Tables(spark, config.tables, tmp / "_staging")
         assert main("run_pipeline", pipeline, argv + ["--run-id", "batch-submit"], before=before) == 0
         [job] = tables.read("llm_batches").collect()

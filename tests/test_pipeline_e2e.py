@@ -7,7 +7,7 @@ from jobs.run_pipeline import before, pipeline
 from runtime.cli import main
 from runtime.tables import MODELS, Tables
 from sampleweb.evaluate import score
-from tests.conftest import REPO, free_port, make_config, settings_for
+from tests.conftest import REPO, SAMPLE_WEB_RENDER, free_port, make_config, settings_for
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +22,7 @@ def runs(spark, tmp_path_factory):
         "sample_web.content_pages": 30,
         "sample_web.seed_fraction": 0.6,
         "network.allow_private": f"['*.localhost:{port}']",
-        "render.page_timeout_s": 4,
-        "render.network_idle_timeout_s": 1,
+        **SAMPLE_WEB_RENDER,
         "tracking.enabled": "true",
         "stages.batch_rows": 200,
     }

@@ -259,6 +259,10 @@ class Renderer:
 
     async def _render_all(self, rows: list[tuple[str, str]]) -> list[dict]:
         pages_at_once = asyncio.Semaphore(self.render.concurrency)
+        try:
+            await self._live_context()  # the browser's start is no page's time
+        except Exception:
+            pass  # every page then records the failed launch as its own row
 
         async def one(url_id: str, url: str) -> dict:
             crawl_delay = await self._crawl_delay(url)
