@@ -130,7 +130,7 @@ def test_mlflow_run_records_config_counts_and_versions(runs):
     found = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string="tags.pipeline_run_id = 'e2e-first'")
     assert len(found) == 1
     run = mlflow.get_run(found.iloc[0]["run_id"])
-    assert run.data.params["render.page_timeout_s"] == "4.0"
+    assert float(run.data.params["render.page_timeout_s"]) == SAMPLE_WEB_RENDER["render.page_timeout_s"]
     assert run.data.metrics["pages.rows_in"] > 0
     assert run.data.params["curate.wrote.final_qas.version"].isdigit()
     assert run.data.metrics["quality.final.qa_pairs"] == run.data.metrics["funnel.final_qas"]
