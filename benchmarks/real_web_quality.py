@@ -40,7 +40,7 @@ def trees(pages: list[dict], work: Path, again: bool = False) -> dict[str, dict]
 def extract(rows: dict[str, dict]) -> dict[str, list[dict]]:
     out = {}
     for page_id, row in rows.items():
-        pairs = extract_pairs(row["tree"]) if row["status"] == "ok" else []
+        pairs = extract_pairs(row["tree"], row["posts"], row["structured_data"], row["title"] or "") if row["status"] == "ok" else []
         out[page_id] = [{"question": p.question.text, "solution": p.solution.text, "answer": final_answer(p.solution.text),
                          "question_images": p.question.images, "pattern": p.pattern} for p in pairs]
     return out

@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import Row, TableModel
 
@@ -12,7 +12,17 @@ class TreeNode(Row):
     src: str | None = None  # absolute URL, or a data: URL (inline images, rasterised SVG)
     alt: str | None = None
     collapsed: bool = False  # inside a closed <details>, spoiler or show/hide block
-    block: int = 0  # the enclosing post / section / list item (0: none)
+    block: int = 0  # the enclosing article / section / list item (0: none)
+    post: int = 0  # the thread post it belongs to (`Page.posts`; 0: none)
+
+
+class Post(Row):
+    """One post of a discussion thread on the page, as its markup describes it."""
+
+    post: int
+    role: Literal["question", "accepted", "answer"] | None = None  # schema.org's say; None: no markup
+    votes: int | None = None
+    accepted: bool = False  # shows a mark: accepted / best answer / solution
 
 
 class Page(TableModel):
@@ -30,6 +40,8 @@ class Page(TableModel):
     final_url: str | None = None
     title: str | None = None
     tree: list[TreeNode] = []
+    posts: list[Post] = []
+    structured_data: list[str] = []  # schema.org JSON-LD blocks that describe questions or threads
     text_chars: int = 0
     content_hash: str | None = None
     render_ms: int | None = None

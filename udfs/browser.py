@@ -35,7 +35,7 @@ import pandas as pd
 from runtime.config import NetworkConfig, RenderConfig
 from runtime.network import HOP_BY_HOP, Blocked, FetchError, FetchResult, NetworkPolicy, fetch_hop
 from runtime.robots import Robots
-from schemas.pages import Page, TreeNode
+from schemas.pages import Page, Post, TreeNode
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -381,6 +381,7 @@ class Renderer:
         return _page_row(
             url_id, url, status="ok", reason=reason, **facts, title=result["title"][:500],
             tree=[node.model_dump() for node in tree], text_chars=len(text),
+            posts=[Post(**post).model_dump() for post in result["posts"]], structured_data=result["structured"],
             content_hash=hashlib.sha256(signature.encode()).hexdigest(),
             render_ms=int((time.monotonic() - started) * 1000),
         )

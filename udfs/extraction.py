@@ -1,36 +1,68 @@
-"""The rule-based extraction engine: question / solution / answer pairs from a content tree.
+"""The rule-based extraction engine: question / solution pairs from a page's content tree.
 
-It reads the structures problem pages use, tried in this order:
-1. `solutions-section`: numbered problems, then a "Solutions" / "Answers" heading with
-   numbered solutions (worksheets, answer keys);
-2. `anchored`: "Example 3.2" / "Problem 4" / "Question" anchors, each followed by a
-   "Solution" anchor (textbooks, exercise pages);
-3. `posts`: a question post followed by posts, the accepted / best / marked one taken,
-   else the first that states an answer (forums, Q&A sites, tutor pages).
-It is the offline default; an LLM engine replaces it by configuration.
+It reads the structures real problem pages use, in order of trust:
+1. `structured`: schema.org data: JSON-LD `QAPage` / `Question` / `DiscussionForumPosting`
+   blocks, and microdata items, whose roles, votes and accepted marks `tree.js` reads into
+   `Page.posts`;
+2. `thread`: a discussion's posts (repeated sibling containers of one shape): the first post
+   is the question; the accepted reply, else the highest-voted, else the first, the solution;
+3. problem pages: `solutions-section` (numbered problems, then a Solutions / Answer key
+   heading with numbered solutions or short answers), `anchored` (Problem / Example /
+   Exercise / numbered items, each followed by its Solution / Answer, hidden or not; a
+   page's only problem takes the text above its anchor), `single` (a page of one problem:
+   what stands before its answer).
+Anchor words are those of English, Chinese, Spanish, French, German, Russian, Portuguese
+and Japanese pages. It is the offline default; an LLM engine replaces it by configuration.
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import pandas as pd
 
 from runtime.keys import stable_id
 from schemas.candidate_qas import CandidateQA
 
-ENGINE = "rules@1"
-Q_ANCHOR = re.compile(r"^(?:problem|question|exercise|example|task)\s*(\d+(?:\.\d+)*)?\s*[.:)]?\s*(.*)$", re.I | re.S)
-S_ANCHOR = re.compile(r"^(?:worked\s+)?(?:solution|explanation)\s*(\d+)?\s*[.:)]?\s*(.*)$", re.I | re.S)
-SOLUTIONS_HEADING = re.compile(r"^(?:solutions|answers|answer key|worked solutions)\b", re.I)
-NUMBERED = re.compile(r"^(\d+)\s*[.)]\s*(.*)$", re.S)
-ANSWER_LINE = re.compile(r"(?:final answer|answer|ans)\s*[:=]\s*(.+?)\s*$", re.I)
-ANSWER_SENTENCE = re.compile(r"(?:the answer is|answer is|=)\s*([^=]+?)\.?\s*$", re.I)
-ACCEPTED = re.compile(r"accepted answer|best answer|marked as (?:the )?solution|[\u2713\u2714]\s*(?:solution|accepted)|^\s*[\u2713\u2714]", re.I)
-QUESTION_CUE = re.compile(r"\?|\b(?:find|calculate|determine|compute|what|how many|how much|solve|evaluate|show that|prove|estimate)\b", re.I)
+ENGINE = "rules@2"
+_QUESTION_WORDS = (
+    r"problem|question|exercise|example|task|activity|investigate|practice problem|program|"
+    r"题目|问题|例题|习题|练习|例|题|"
+    r"problema|ejercicio|pregunta|ejemplo|exercice|probl[eè]me|exemple|"
+    r"aufgabe|beispiel|frage|[uü]bung|"
+    r"задача|упражнение|пример|вопрос|quest[aã]o|exerc[ií]cio|exemplo|問題|例題|演習|設問"
+)
+_SOLUTION_WORDS = (
+    r"worked solution|solutions?|answers?|answer key|explanation|"
+    r"解答|解析|参考答案|正确答案|答案|解|答|"
+    r"soluci[oó]n(?:es)?|respuestas?|r[ée]ponses?|corrig[ée]|l[öo]sung(?:en)?|antwort(?:en)?|"
+    r"решение|ответы?|solu[cç][aã]o|respostas?|解説|答え|正解"
+)
+Q_ANCHOR = re.compile(rf"^(?:{_QUESTION_WORDS})\s*(\d+(?:\.\d+)*)?\s*[.:：)!]?\s*(.*)$", re.I | re.S)
+S_ANCHOR = re.compile(rf"^(?:{_SOLUTION_WORDS})\s*(\d+)?\s*[.:：)]?\s*(.*)$", re.I | re.S)
+# A solution cue in the middle of a node's text: "... Options: A) 20 B) 100 Answer : A) 20".
+INLINE_SOLUTION = re.compile(rf"(?<=\s)(?:{_SOLUTION_WORDS})\s*[:：]\s*\S", re.I)
+SOLUTIONS_HEADING = re.compile(rf"^(?:{_SOLUTION_WORDS})(?:\s+(?:to|for|of|de|zu|des|к)\b.*)?\s*[.:：]?\s*$", re.I)
+NUMBERED = re.compile(r"^(\d+)\s*[.)、]\s*(.*)$", re.S)
+# "Hint." and similar labels end a question without starting its solution.
+HINT = re.compile(r"^(?:hints?|提示|pista|indice|hinweis|подсказка|dica|ヒント)\s*[.:：]?\s*$", re.I)
+QUESTION_CUE = re.compile(
+    r"[?？]|\b(?:find|calculate|determine|compute|what|how|why|which|solve|evaluate|show that|prove|explain|estimate)\b|"
+    r"求|计算|多少|为什么|如何|怎么|吗|哪|\b(?:calcula|determina|halla|encuentra|calculez|déterminez|trouvez|berechne|"
+    r"bestimme|wie|warum|welche|найдите|вычислите|calcule|encontre)\b|求めよ|計算",
+    re.I,
+)
 TOGGLE = re.compile(r"^(?:show|hide|reveal|view|see)\s+(?:the\s+)?(?:solution|answer|working)s?\b", re.I)
-META = re.compile(r"\bposted\b|\bago\b|^\d+\s+votes?$|^\s*thanks?\b|thank you|^tags?:", re.I)
+# Lines of a post that are about the post, not part of it: counts, dates, buttons.
+META = re.compile(
+    r"^(?:[-+]?\d[\d,.]*\s*[kK]?|share|reply|quote|report|like|follow|edit(?:ed)?\b.*|answered\b.*|asked\b.*|"
+    r"improve this (?:question|answer)|add a comment.*|commented\b.*|posted\b.*|joined\b.*|"
+    r"[\w .'-]{1,40}\s+said:?|click to expand\.*|\d+\s+(?:votes?|replies|answers?|comments?|likes?|posts?|views?))$",
+    re.I,
+)
 
 
 @dataclass
@@ -47,7 +79,7 @@ class Segment:
 
     @property
     def text(self) -> str:
-        return " ".join(self.texts).strip()
+        return "\n".join(self.texts).strip()
 
 
 @dataclass
@@ -57,18 +89,227 @@ class Pair:
     pattern: str
 
 
-def final_answer(solution: str) -> str | None:
-    """The short final answer a solution states, or None."""
-    lines = [line for line in re.split(r"(?<=[.!])\s+|\n", solution) if line.strip()]
-    for line in reversed(lines):
-        match = ANSWER_LINE.search(line)
-        if match:
-            return match.group(1).rstrip(".").strip() or None
-    if lines:
-        match = ANSWER_SENTENCE.search(lines[-1])
-        if match:
-            return match.group(1).strip() or None
+def _is_text(node: dict) -> bool:
+    return node["kind"] != "image" and bool(node["text"])
+
+
+# ---- 1. schema.org ------------------------------------------------------------------------
+
+def _html_text(value) -> str:
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    text = re.sub(r"<br\s*/?>|</p>|</li>|</div>", "\n", str(value or ""), flags=re.I)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text)).strip()
+
+
+def _things(value) -> Iterator[dict]:
+    """Every JSON-LD object in a block, through lists and `@graph`."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _things(item)
+    elif isinstance(value, dict):
+        yield value
+        yield from _things(value.get("@graph"))
+
+
+def _types(thing: dict) -> set[str]:
+    kind = thing.get("@type")
+    return {str(k).rsplit("/", 1)[-1] for k in (kind if isinstance(kind, list) else [kind])}
+
+
+def _votes(thing: dict) -> int:
+    try:
+        return int(thing.get("upvoteCount") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _as_list(value) -> list[dict]:
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+
+
+def _structured_question(blocks: Iterable[str]) -> tuple[str, list[dict], list[dict]] | None:
+    """(question text, accepted answers, other answers) from the page's JSON-LD, or None."""
+    for block in blocks:
+        try:
+            data = json.loads(block)
+        except (TypeError, ValueError):
+            continue  # a broken block is the site's problem, not the page's
+        for thing in _things(data):
+            types = _types(thing)
+            if "QAPage" in types:
+                thing, types = (_as_list(thing.get("mainEntity")) or [{}])[0], {"Question"}
+            if "Question" in types:
+                title, body = _html_text(thing.get("name")), _html_text(thing.get("text"))
+                return (f"{title}\n{body}" if body and not body.startswith(title) else body or title,
+                        _as_list(thing.get("acceptedAnswer")), _as_list(thing.get("suggestedAnswer")))
+            if "DiscussionForumPosting" in types:
+                title = _html_text(thing.get("headline") or thing.get("name"))
+                body = _html_text(thing.get("text") or thing.get("articleBody"))
+                return f"{title}\n{body}".strip(), [], _as_list(thing.get("comment"))
     return None
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def _span(nodes: list[dict], text: str) -> tuple[int, int] | None:
+    """The run of tree nodes that shows `text`: from the first node whose text is part of
+    it, on while the nodes are (figures and a stray line or two between them pass)."""
+    body = _normal(text)
+
+    def inside(node: dict) -> bool:
+        return _is_text(node) and len(_normal(node["text"])) >= 12 and _normal(node["text"])[:80] in body
+
+    first = next((i for i, n in enumerate(nodes) if inside(n)), None)
+    if first is None:
+        return None
+    last, misses = first, 0
+    for i in range(first + 1, len(nodes)):
+        if inside(nodes[i]):
+            last, misses = i, 0
+        elif _is_text(nodes[i]) and len(nodes[i]["text"]) >= 12:
+            misses += 1
+            if misses > 2:
+                break
+    return first, last
+
+
+def _segment_of(nodes: list[dict], text: str, fallback: str) -> Segment:
+    """The tree's own nodes for a text the page's data gives (TeX and images as shown),
+    or the data's text where the tree does not show it."""
+    found = _span(nodes, text)
+    segment = Segment()
+    if found is None:
+        segment.texts.append(fallback)
+        return segment
+    first, last = found
+    # The figures right after the last line still belong to it.
+    while last + 1 < len(nodes) and nodes[last + 1]["kind"] == "image" and nodes[last + 1]["post"] == nodes[last]["post"]:
+        last += 1
+    for node in nodes[first:last + 1]:
+        segment.add(node)
+    return segment
+
+
+def _structured(nodes: list[dict], posts: list[dict], blocks: list[str], page_title: str = "") -> list[Pair]:
+    found = _structured_question(blocks)
+    if found is None:
+        return []
+    question_text, accepted, others = found
+    answers = accepted or sorted(others, key=_votes, reverse=True)
+    if not question_text or not answers:
+        return []
+    answer_text = _html_text(answers[0].get("text") or answers[0].get("articleBody"))
+    by_post = _posts_of(nodes)
+    question = _post_segment(by_post, posts, "question") or _segment_of(nodes, question_text, question_text)
+    if not any(_normal(t) in _normal(question.text) for t in question_text.splitlines()[:1]):
+        question.texts.insert(0, question_text.splitlines()[0])  # the title, shown above the post
+    solution = _segment_of(nodes, answer_text, answer_text) if answer_text else Segment()
+    return [Pair(question, solution, "structured")] if solution.text else []
+
+
+# ---- 2. threads -----------------------------------------------------------------------------
+
+def _posts_of(nodes: list[dict]) -> dict[int, list[dict]]:
+    by_post: dict[int, list[dict]] = {}
+    for node in nodes:
+        if node.get("post"):
+            by_post.setdefault(node["post"], []).append(node)
+    return by_post
+
+
+def _post_segment(by_post: dict[int, list[dict]], posts: list[dict], role: str) -> Segment | None:
+    chosen = next((p["post"] for p in posts if p.get("role") == role and p["post"] in by_post), None)
+    return _body(by_post[chosen]) if chosen else None
+
+
+def _body(post: list[dict]) -> Segment:
+    segment = Segment()
+    for node in post:
+        if node["kind"] == "image" or not META.match(node["text"].strip()):
+            segment.add(node)
+    return segment
+
+
+SITE_SUFFIX = re.compile(r"\s+[-|–—·:]\s+[^-|–—·:]+$")
+
+
+def _title(nodes: list[dict], page_title: str) -> str | None:
+    """The thread's title: the longest heading the page's <title> repeats, else the first
+    <h1>, else the <title> without its site name ("How to ... - Site")."""
+    named = _normal(page_title)
+    headings = [n["text"] for n in nodes if n["kind"] == "heading" and len(_normal(n["text"])) >= 8]
+    return max((h for h in headings if _normal(h) in named), key=len, default=None) or next(
+        (n["text"] for n in nodes if n["kind"] == "heading" and n["level"] == 1), None) or (
+        SITE_SUFFIX.sub("", page_title).strip() or None)
+
+
+SUB_QUESTION = re.compile(r"^\(?([a-h]|\d{1,2})\)\s*(.*)$", re.S)
+
+
+def _sub_questions(title: str | None, question: Segment) -> list[Segment]:
+    """A post that asks lettered or numbered sub-questions, "(a) ... (b) ...", as one
+    question each (with the title); else the post as it is."""
+    starts = [i for i, text in enumerate(question.texts) if SUB_QUESTION.match(text)]
+    asking = [i for i in starts if QUESTION_CUE.search(" ".join(question.texts[i:i + 3]))]
+    if len(starts) < 2 or len(asking) < 2:
+        return [question]
+    parts = []
+    for k, i in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(question.texts)
+        parts.append(Segment([t for t in [title] if t] + question.texts[i:end], list(question.images)))
+    return parts
+
+
+def _thread(nodes: list[dict], posts: list[dict], blocks: list[str], page_title: str = "") -> list[Pair]:
+    by_post = _posts_of(nodes)
+    bodies = {p["post"]: _body(by_post[p["post"]]) for p in posts if p["post"] in by_post}
+    meta = [p for p in posts if p["post"] in bodies and len(bodies[p["post"]].text) >= 20]
+    if not meta:
+        return []
+    opening = next((p for p in meta if p.get("role") == "question"), meta[0])
+    if len(meta) < 2 and opening.get("role") != "question" and len(posts) < 2:
+        return []
+    first = nodes.index(by_post[meta[0]["post"]][0])
+    title = _title(nodes[:first], page_title)
+    lead = _lead(nodes[:first], title)
+    if opening.get("role") != "question" and lead is not None:
+        opening = None  # the question stands above the replies, outside their shape
+    replies = [p for p in meta if p is not opening and p.get("role") != "question"]
+    marked = [p for p in replies if p.get("accepted")] or [p for p in replies if p.get("role") == "accepted"]
+    voted = [p for p in replies if p.get("votes")]
+    chosen = marked[0] if marked else max(voted, key=lambda p: p["votes"]) if voted else (replies or [None])[0]
+    question = bodies[opening["post"]] if opening else lead
+    if title and _normal(title) not in _normal(question.text):
+        question.texts.insert(0, title)
+    # An unanswered thread is still a question: validation decides what it is worth.
+    solution = bodies[chosen["post"]] if chosen else Segment()
+    return [Pair(part, solution, "thread") for part in _sub_questions(title, question)]
+
+
+def _lead(nodes: list[dict], title: str | None) -> Segment | None:
+    """The text between a thread's title and its first post, when it asks something."""
+    start = next((i + 1 for i, n in enumerate(nodes) if title and n["kind"] == "heading" and n["text"] == title), 0)
+    lead = _body(nodes[start:])
+    lead.texts = [t for t in lead.texts if len(t) >= 25]
+    return lead if len(lead.text) >= 80 and QUESTION_CUE.search(lead.text) else None
+
+
+# ---- 3. problem pages ---------------------------------------------------------------------
+
+def _split_inline(nodes: list[dict]) -> list[dict]:
+    """Nodes with an answer stated mid-text ("... Lösung: m = 210 g") cut in two at the cue."""
+    out = []
+    for node in nodes:
+        match = INLINE_SOLUTION.search(node["text"]) if _is_text(node) and node["kind"] != "heading" else None
+        if match and not S_ANCHOR.match(node["text"]):
+            out.append({**node, "text": node["text"][:match.start()].strip()})
+            out.append({**node, "text": node["text"][match.start():].strip(), "inline": True})
+        else:
+            out.append(node)
+    return out
 
 
 def _solutions_section(nodes: list[dict]) -> list[Pair]:
@@ -110,74 +351,124 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
     return [Pair(problems[k], solutions[k], "solutions-section") for k in problems if k in solutions and problems[k].text]
 
 
+def _question_start(node: dict, numbered: set[str]) -> re.Match | None:
+    if not _is_text(node):
+        return None
+    anchor = Q_ANCHOR.match(node["text"])
+    if anchor and (node["kind"] == "heading" or anchor.group(1) or len(node["text"]) < 40):
+        return anchor
+    # Exercise lists number their items, in headings ("3.") or list items ("3. Berechne ...").
+    return NUMBERED.match(node["text"]) if node["kind"] in numbered else None
+
+
+def _numbered_kinds(nodes: list[dict]) -> set[str]:
+    """Node kinds whose numbers start exercises here: headings numbered twice or more, else
+    list items when two or more are followed by a solution before the next one."""
+    kinds = {"heading"} if sum(1 for n in nodes if n["kind"] == "heading" and NUMBERED.match(n["text"])) >= 2 else set()
+    answered, open_item = 0, False
+    for node in nodes:
+        if node["kind"] == "list_item" and NUMBERED.match(node["text"]):
+            open_item = True
+        elif open_item and _is_text(node) and S_ANCHOR.match(node["text"]) and (len(node["text"]) < 40 or node.get("inline")):
+            answered, open_item = answered + 1, False
+    return kinds or ({"list_item"} if answered >= 2 else set())
+
+
+def _preamble(nodes: list[dict], anchor: int) -> Segment:
+    """What a page's only problem builds on: the text and figures between the heading
+    before its anchor and the anchor."""
+    start = max((i for i in range(anchor) if nodes[i]["kind"] == "heading"), default=-1) + 1
+    segment = Segment()
+    for node in nodes[start:anchor]:
+        if node["kind"] != "heading" and not node.get("post"):
+            segment.add(node)
+    return segment
+
+
 def _anchored(nodes: list[dict]) -> list[Pair]:
+    nodes = _split_inline(nodes)
+    numbered = _numbered_kinds(nodes)
+    starts = [i for i, n in enumerate(nodes) if _question_start(n, numbered)]
+    if len(starts) == 1:
+        preamble = _preamble(nodes, starts[0])
     pairs: list[Pair] = []
     question: Segment | None = None
     solution: Segment | None = None
-    answer_block: int | None = None
+    hint = False
     for node in nodes:
-        text = node["text"] if node["kind"] != "image" else ""
-        q = Q_ANCHOR.match(text) if text else None
-        s = S_ANCHOR.match(text) if text else None
-        if q and (node["kind"] == "heading" or q.group(1)):
+        text = node["text"] if _is_text(node) else ""
+        start = _question_start(node, numbered)
+        if start:
             if question is not None and question.text:
                 pairs.append(Pair(question, solution or Segment(), "anchored"))
-            question, solution, answer_block = Segment(), None, None
-            if q.group(2):
-                question.texts.append(q.group(2))
+            question, solution, hint = Segment(), None, False
+            if len(starts) == 1:
+                question = Segment(list(preamble.texts), list(preamble.images))
+            if start.group(2) and not start.group(2).isdigit():
+                question.texts.append(start.group(2))
             continue
         if question is None:
             continue
-        if s and solution is None:
-            solution = Segment()
-            if s.group(2):
-                solution.texts.append(s.group(2))
+        if node["kind"] == "heading" and not node.get("collapsed") and (solution is not None or question.text):
+            if not S_ANCHOR.match(text):
+                # A heading that starts no solution ends the item (the next section).
+                pairs.append(Pair(question, solution or Segment(), "anchored")) if question.text else None
+                question, solution = None, None
+                continue
+        if text and HINT.match(text):
+            hint = True
             continue
+        solution_anchor = S_ANCHOR.match(text) if text and (len(text) < 40 or node.get("inline") or node["kind"] == "heading") else None
+        if solution_anchor and solution is None:
+            solution, hint = Segment(), False
+            if solution_anchor.group(2):
+                solution.texts.append(solution_anchor.group(2) if not node.get("inline") else text)
+            continue
+        if hint and node.get("collapsed"):
+            continue  # a hint is not part of the question, nor an answer
         if solution is None:
             question.add(node)
-        elif answer_block is None or node["block"] == answer_block:
+        else:
             solution.add(node)
-            if text and ANSWER_LINE.search(text):
-                answer_block = node["block"]  # the solution ends with its block once it has stated the answer
     if question is not None and question.text:
         pairs.append(Pair(question, solution or Segment(), "anchored"))
     return pairs
 
 
-def _posts(nodes: list[dict]) -> list[Pair]:
-    blocks: dict[int, list[dict]] = {}
-    for node in nodes:
-        if node["block"]:
-            blocks.setdefault(node["block"], []).append(node)
-    order = list(blocks)
-    question_block = next(
-        (b for b in order if any(n["kind"] != "heading" and QUESTION_CUE.search(n["text"]) for n in blocks[b])), None
-    )
-    if question_block is None:
+def _single(nodes: list[dict]) -> list[Pair]:
+    """A page of one problem without a problem anchor: what stands before its first
+    solution anchor (back to the heading above it) is the question."""
+    nodes = _split_inline(nodes)
+    anchor = next((i for i, n in enumerate(nodes) if _is_text(n) and not n.get("post") and S_ANCHOR.match(n["text"])
+                   and (len(n["text"]) < 40 or n.get("inline") or n["kind"] == "heading")), None)
+    if anchor is None:
         return []
-    later = order[order.index(question_block) + 1:]
-    accepted = [b for b in later if any(ACCEPTED.search(n["text"]) for n in blocks[b] if n["kind"] != "image")]
-    answered = [b for b in later if any(ANSWER_LINE.search(n["text"]) for n in blocks[b] if n["kind"] != "image")]
-    chosen = (accepted or answered or [None])[0]
-    if chosen is None:
+    question = _preamble(nodes, anchor)
+    if not QUESTION_CUE.search(question.text) and not re.search(r"\b[A-D][.)]", question.text):
         return []
-    question = Segment()
-    for node in blocks[question_block]:
-        if node["kind"] == "image" or (node["kind"] != "heading" and len(node["text"]) >= 25 and not META.search(node["text"])):
-            question.add(node)
-    solution = Segment()
-    for node in blocks[chosen]:
-        if node["kind"] == "image" or not (ACCEPTED.search(node["text"]) or META.search(node["text"]) or re.fullmatch(r"[\w.-]+", node["text"])):
-            solution.add(node)
-    return [Pair(question, solution, "posts")] if question.text else []
+    solution = Segment([S_ANCHOR.match(nodes[anchor]["text"]).group(2)] if nodes[anchor]["kind"] != "heading" else [])
+    for node in nodes[anchor + 1:]:
+        if node["kind"] == "heading":
+            break
+        solution.add(node)
+    return [Pair(question, solution, "single")] if question.text else []
 
 
-def extract_pairs(nodes: list[dict]) -> list[Pair]:
-    for strategy in (_solutions_section, _anchored, _posts):
-        pairs = strategy(nodes)
-        if pairs:
-            return pairs
-    return []
+def extract_pairs(nodes: list[dict], posts: list[dict] | None = None, structured: list[str] | None = None,
+                  title: str = "") -> list[Pair]:
+    """The pairs of one page, by the most trusted structure that finds any."""
+    posts, structured = list(posts or []), list(structured or [])
+    pairs = _structured(nodes, posts, structured, title)
+    if pairs:
+        return pairs
+    # A page headed Problem ... Solution is a problem page, whatever repeats on it.
+    headings = [n["text"] for n in nodes if n["kind"] == "heading"]
+    problem_page = any(Q_ANCHOR.match(h) for h in headings) and any(S_ANCHOR.match(h) for h in headings)
+    if not problem_page:
+        pairs = _thread(nodes, posts, structured, title)
+    for strategy in (_solutions_section, _anchored, _single):
+        pairs = pairs or strategy(nodes)
+    return pairs
 
 
 def tree_text(nodes: list[dict]) -> tuple[str, list[str]]:
@@ -199,14 +490,15 @@ def tree_text(nodes: list[dict]) -> tuple[str, list[str]]:
 
 
 def extract_partitions():
-    """A mapInPandas function: pages (url_id, url, tree) in, candidate QA rows out."""
+    """A mapInPandas function: pages (url_id, url, tree, posts, structured_data) in, candidate QA rows out."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
-            for url_id, url, tree in zip(batch["url_id"], batch["url"], batch["tree"]):
+            for url_id, url, tree, posts, structured in zip(batch["url_id"], batch["url"], batch["tree"], batch["posts"],
+                                                            batch["structured_data"]):
                 nodes = [dict(node) for node in tree]
-                for pair in extract_pairs(nodes):
+                for pair in extract_pairs(nodes, [dict(p) for p in posts], list(structured)):
                     question, solution = pair.question.text, pair.solution.text or None
                     rows.append(CandidateQA.row(
                         qa_id=stable_id(url_id, question), page_id=url_id, url=url, question=question,
@@ -220,6 +512,24 @@ def extract_partitions():
             yield pd.DataFrame(unique, columns=CandidateQA.transform_schema().fieldNames())
 
     return run
+
+
+ANSWER_LINE = re.compile(r"(?:final answer|answer|ans)\s*[:=]\s*(.+?)\s*$", re.I)
+ANSWER_SENTENCE = re.compile(r"(?:the answer is|answer is|=)\s*([^=]+?)\.?\s*$", re.I)
+
+
+def final_answer(solution: str) -> str | None:
+    """The short final answer a solution states, or None."""
+    lines = [line for line in re.split(r"(?<=[.!])\s+|\n", solution) if line.strip()]
+    for line in reversed(lines):
+        match = ANSWER_LINE.search(line)
+        if match:
+            return match.group(1).rstrip(".").strip() or None
+    if lines:
+        match = ANSWER_SENTENCE.search(lines[-1])
+        if match:
+            return match.group(1).strip() or None
+    return None
 
 
 FIGURE_CUE = re.compile(r"\b(?:figure|diagram|shown|drawn|chart|graph|picture|square below|circuit shown)\b", re.I)
@@ -238,5 +548,5 @@ def validate_pair(question: str, answer: str | None, images_ok: int, images_fail
     if not answer:
         return "rejected", "the page states no answer"
     if FIGURE_CUE.search(question) and images_ok == 0:
-        return "rejected", "refers to a figure but no image could be read" if images_failed else "refers to a figure but shows none"
+        return "rejected", "refers to a figure but no image could be read"
     return "ok", None

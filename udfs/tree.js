@@ -8,7 +8,8 @@
 (options) => {
   const RASTER_MIN_SIDE = (options && options.rasterMinSide) || 0;  // 0: no rasterising
   const RASTER_MAX = (options && options.rasterMax) || 0;
-  const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "FORM", "BUTTON", "SELECT",
+  // FORM is read: forum engines and whole ASP.NET pages sit inside one.
+  const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "BUTTON", "SELECT",
                         "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
   const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
   const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]);
@@ -17,11 +18,167 @@
   const LINK_LIST_TAGS = new Set(["UL", "OL", "DIV", "SECTION", "TABLE", "DL", "P", "SPAN", "TD"]);
   const MATHJAX_OUTPUT = /^(MathJax|MJX)/;
   const COLLAPSIBLE_NAME = /spoiler|solution|answer|hidden-?content|collaps|toggle|reveal|show-?hide|accordion/i;
-  const CONTAINER_NAME = /(^|[-_ ])(post|answer|question|solution|problem|example|exercise|comment|reply)([-_ ]|$)/i;
   const BLOCK_TAGS = new Set(["P", "DIV", "SECTION", "ARTICLE", "MAIN", "H1", "H2", "H3", "H4", "H5", "H6", "LI",
                               "UL", "OL", "DL", "DT", "DD", "PRE", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DETAILS",
                               "SUMMARY", "TR", "TD", "TH", "HR", "CENTER", "ADDRESS"]);
   const CONTAINER_TAGS = new Set(["ARTICLE", "SECTION", "DETAILS", "LI", "BLOCKQUOTE"]);
+
+
+  // ---- thread structure ---------------------------------------------------------------
+  // The posts of a discussion: schema.org microdata items where the page has them, else
+  // the largest group of repeated sibling containers of one shape (same tag, mostly the
+  // same class names). Each post reports its role, votes and accepted mark, read from
+  // itemprops, attributes, aria-labels and titles as well as from short badge texts.
+  const POST_TYPE = /(^|\/)(Question|Answer|Comment|DiscussionForumPosting|SocialMediaPosting)$/;
+  const POST_PROPS = new Set(["", "mainEntity", "acceptedAnswer", "suggestedAnswer", "comment", "answer"]);
+  const POST_TAGS = new Set(["DIV", "ARTICLE", "SECTION", "LI", "TABLE", "TBODY", "TR"]);
+  const VOTES_LABEL = /(-?\d[\d,.]*)\s*(k\b)?\s*(votes?|points?|upvotes?|likes?|reactions?|人?赞同|赞|票|votos?|voix|stimmen|punkte|голос|いいね)/i;
+  const VOTES_NAME = /(^|[-_ ])(votes?|vote-?count|score|upvotes?|likes?|points)([-_ ]|$)/i;
+  const ACCEPTED_NAME = /(^|[-_ ])(accepted|best-?answer|is-?answer|solution|solved|is-?solution)([-_ ]|$)/i;
+  const ACCEPTED_WORDS = /accepted|best answer|best reply|solution|solved|最佳|采纳|採納|已解决|ベストアンサー|解決済|mejor respuesta|soluci[oó]n|aceptada|meilleure r[ée]ponse|r[ée]ponse accept[ée]e|beste antwort|l[öo]sung|akzeptiert|лучший ответ|решени|melhor resposta|aceita/i;
+  const DATE_TEXT = /\b(19|20)\d\d\b|\bago\b|前|\d{1,2}:\d\d/;
+
+  const classTokens = (el) => (typeof el.className === "string" ? el.className : "").split(/\s+/).filter((c) => c && !/\d/.test(c));
+  function sameShape(a, b) {
+    if (a.tagName !== b.tagName) return false;
+    const ta = new Set(classTokens(a)), tb = classTokens(b);
+    if (!ta.size && !tb.length) return true;
+    const shared = tb.filter((c) => ta.has(c)).length;
+    return shared / (ta.size + tb.length - shared) >= 0.5;
+  }
+  // Marks a post commonly carries: a time, a numbered id, an author link or avatar.
+  function postMarks(el) {
+    let marks = 0;
+    if (el.querySelector("time, [datetime], [data-time], [data-timestamp]")) marks++;
+    if (/\d/.test(el.id || "") || Array.from(el.attributes).some((a) => /^data-.*id$/.test(a.name) && /\d/.test(a.value))) marks++;
+    if (el.querySelector("a[href*='user'], a[href*='member'], a[href*='profile'], a[href*='/u/'], [itemprop=author], img[class*='avatar'], [class*='avatar']")) marks++;
+    if (DATE_TEXT.test((el.innerText || "").slice(0, 300))) marks++;  // "Posted 24 Sep 2010" in its header
+    return marks;
+  }
+  // The tags and class names inside an element: posts of one thread share most of theirs,
+  // the columns of a page layout few.
+  function innerShape(el) {
+    const shape = new Set();
+    for (const inner of Array.from(el.getElementsByTagName("*")).slice(0, 400)) {
+      shape.add(inner.tagName);
+      for (const c of classTokens(inner)) shape.add(c);
+    }
+    return shape;
+  }
+  function similarity(a, b) {
+    let shared = 0;
+    for (const x of a) if (b.has(x)) shared++;
+    return shared / Math.max(1, a.size + b.size - shared);
+  }
+  function repeatedPosts(root, rootLength) {
+    let best = null, bestScore = 0;
+    for (const parent of [root, ...root.querySelectorAll("*")]) {
+      if (SKIP.has(parent.tagName) || parent.children.length < 2) continue;
+      const groups = [];
+      for (const child of parent.children) {
+        if (!POST_TAGS.has(child.tagName)) continue;
+        const group = groups.find((g) => sameShape(g[0], child));
+        if (group) group.push(child); else groups.push([child]);
+      }
+      for (const group of groups) {
+        const members = group.filter((el) => clean(el.innerText || "").length >= 30 &&
+          el.querySelector("p, div, pre, blockquote, br, ul, table"));
+        if (members.length < 2) continue;
+        const text = members.reduce((sum, el) => sum + clean(el.innerText).length, 0);
+        const coverage = text / Math.max(1, rootLength);
+        const marked = members.filter((el) => postMarks(el) >= 1).length / members.length;
+        const shapes = members.map(innerShape);
+        const alike = shapes.slice(1).reduce((sum, shape) => sum + similarity(shapes[0], shape), 0) / (shapes.length - 1);
+        const score = coverage * (0.5 + marked) * alike;
+        // A member holding nearly the whole page is a layout column, not a post.
+        const largest = Math.max(...members.map((el) => clean(el.innerText).length)) / Math.max(1, rootLength);
+        if (coverage >= 0.15 && marked >= 0.5 && largest < 0.85 && score > bestScore) { best = members; bestScore = score; }
+      }
+    }
+    return best || [];
+  }
+  function microdataPosts() {
+    // The whole document: a page's Question item often wraps its main region.
+    const items = Array.from(document.querySelectorAll("[itemscope][itemtype]")).filter((el) =>
+      POST_TYPE.test((el.getAttribute("itemtype") || "").trim()) && POST_PROPS.has(el.getAttribute("itemprop") || ""));
+    const types = items.map((el) => el.getAttribute("itemtype").trim().split("/").pop());
+    const opens = types.some((t) => t === "Question" || t === "DiscussionForumPosting");
+    const replies = types.some((t) => t === "Answer" || t === "Comment");
+    return opens && replies ? items : [];
+  }
+  function ownElements(post, selector) {
+    return Array.from(post.querySelectorAll(selector)).filter((el) => postOf(el.parentElement) === post);
+  }
+  function votesOf(post) {
+    const number = (value) => {
+      const match = /^\s*(-?\d[\d,.]*)\s*(k)?\s*$/i.exec(value || "");
+      return match ? Math.round(parseFloat(match[1].replace(/,/g, "")) * (match[2] ? 1000 : 1)) : null;
+    };
+    for (const el of [post, ...ownElements(post, "[itemprop=upvoteCount], [data-score], [data-value], [data-votes]")]) {
+      for (const value of [el.getAttribute("data-score"), el.getAttribute("data-votes"),
+                           el.getAttribute("itemprop") === "upvoteCount" ? (el.getAttribute("content") || el.getAttribute("data-value") || el.textContent) : null]) {
+        const votes = number(value);
+        if (votes !== null) return votes;
+      }
+    }
+    for (const el of ownElements(post, "[aria-label], [title]")) {
+      const match = VOTES_LABEL.exec(el.getAttribute("aria-label") || el.getAttribute("title") || "");
+      if (match) return number(match[1] + (match[2] || ""));
+    }
+    for (const el of ownElements(post, "[class]")) {
+      if (VOTES_NAME.test(nameOf(el))) {
+        const votes = number(el.textContent);
+        if (votes !== null) return votes;
+      }
+    }
+    return null;
+  }
+  // A visible mark: engines print the accepted tick in every answer and hide it in all but one.
+  // Hidden by a utility class too: a saved page is often read without its style sheets.
+  const HIDDEN_CLASS = /^(d-none|hidden|hide|is-hidden|invisible|display-none|visually-hidden|sr-only)$/i;
+  function shown(el, within) {
+    for (let node = el; node && node !== within; node = node.parentElement) {
+      if (node.hidden || classTokens(node).some((c) => HIDDEN_CLASS.test(c))) return false;
+    }
+    return visible(el);
+  }
+  function acceptedMark(post) {
+    if (ACCEPTED_NAME.test(nameOf(post))) return true;
+    for (const el of ownElements(post, "*")) {
+      if (!shown(el, post)) continue;
+      if (ACCEPTED_NAME.test(nameOf(el)) && clean(el.textContent).length < 60) return true;
+      const label = el.getAttribute("aria-label") || el.getAttribute("title") || "";
+      if (label && label.length < 80 && ACCEPTED_WORDS.test(label)) return true;
+      if (!el.children.length && /^[\s\u2713\u2714\u2611]*\S/.test(el.textContent)) {
+        const text = clean(el.textContent);
+        if (text.length <= 30 && ACCEPTED_WORDS.test(text) && /^[\u2713\u2714\u2611]?\s*\S+(\s+\S+){0,3}$/.test(text)) return true;
+      }
+    }
+    return false;
+  }
+  const postIds = new Map();
+  const scope = new Map();  // element -> the post id its content belongs to (0: none)
+  function postOf(el) {
+    for (let node = el; node; node = node.parentElement) if (postIds.has(node)) return node;
+    return null;
+  }
+  const posts = [];
+  function findPosts(root, rootLength) {
+    const microdata = microdataPosts();
+    const found = microdata.length ? microdata : repeatedPosts(root, rootLength);
+    found.forEach((el) => postIds.set(el, postIds.size + 1));
+    for (const el of found) {
+      // Only a post's own body, where its markup names one, is the post: not its author
+      // card, its vote buttons or the comments under it.
+      const body = ownElements(el, "[itemprop=text], [itemprop=articleBody]")[0];
+      scope.set(el, body ? 0 : postIds.get(el));
+      if (body) scope.set(body, postIds.get(el));
+      const type = (el.getAttribute("itemtype") || "").trim().split("/").pop();
+      const role = type === "Question" || type === "DiscussionForumPosting" ? "question"
+        : el.getAttribute("itemprop") === "acceptedAnswer" ? "accepted" : (microdata.length ? "answer" : null);
+      posts.push({ post: postIds.get(el), role, votes: votesOf(el), accepted: acceptedMark(el) });
+    }
+  }
 
   const nodes = [];
   const containers = new Map();
@@ -75,7 +232,7 @@
     const text = clean(buffer.join(""));
     if (text && bufferCtx) {
       nodes.push({ kind: bufferCtx.kind, text, level: bufferCtx.level, src: null, alt: null,
-                   collapsed: bufferCtx.collapsed, block: bufferCtx.block });
+                   collapsed: bufferCtx.collapsed, block: bufferCtx.block, post: bufferCtx.post });
     }
     buffer = [];
   }
@@ -112,14 +269,14 @@
   }
 
   // An image node for an element the renderer will screenshot, or null when it should not.
-  function rasterNode(el, src, alt, collapsed, block, checkSize) {
+  function rasterNode(el, src, alt, collapsed, block, post, checkSize) {
     if (!RASTER_MIN_SIDE || rasters >= RASTER_MAX || collapsed) return null;
     if (checkSize) {
       const box = el.getBoundingClientRect();
       if (Math.min(box.width, box.height) < RASTER_MIN_SIDE) return null;
     }
     el.setAttribute("data-webmine-raster", String(rasters));
-    return { kind: "image", text: "", level: 0, src, alt, collapsed, block, raster: rasters++ };
+    return { kind: "image", text: "", level: 0, src, alt, collapsed, block, post, raster: rasters++ };
   }
 
   function svgLabel(svg) {
@@ -152,7 +309,7 @@
       const tag = child.tagName.toUpperCase();
       if (tag === "SVG") {
         if (child.getAttribute("aria-hidden") === "true" || !visible(child) || isChrome(child)) continue;
-        const node = rasterNode(child, null, svgLabel(child), ctx.collapsed, ctx.block, true);
+        const node = rasterNode(child, null, svgLabel(child), ctx.collapsed, ctx.block, ctx.post, true);
         if (node) { flush(); bufferCtx = null; nodes.push(node); }
         continue;
       }
@@ -179,28 +336,29 @@
       if (Array.from(child.classList).some((c) => MATHJAX_OUTPUT.test(c))) continue;
       // `block` is the outermost post / section / list item a node sits in.
       let block = ctx.block;
-      if (!block && (CONTAINER_TAGS.has(tag) || CONTAINER_NAME.test(nameOf(child)))) {
+      if (!block && CONTAINER_TAGS.has(tag)) {
         if (!containers.has(child)) containers.set(child, containers.size + 1);
         block = containers.get(child);
       }
+      const post = scope.has(child) ? scope.get(child) : ctx.post;
       if (tag === "IMG") {
         const src = imageSource(child);
         const alt = clean(child.getAttribute("alt") || "");
         if (/math|formula|latex|equation/i.test(nameOf(child)) && alt) { buffer.push(` $${alt}$ `); continue; }
         flush(); bufferCtx = null;
-        const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, false) : null;
+        const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, post, false) : null;
         if (raster) nodes.push(raster);
-        else if (src && !src.startsWith("blob:")) nodes.push({ kind: "image", text: "", level: 0, src, alt, collapsed, block });
+        else if (src && !src.startsWith("blob:")) nodes.push({ kind: "image", text: "", level: 0, src, alt, collapsed, block, post });
         continue;
       }
       // A table that holds headings or other tables lays out the page: read it as blocks.
       if (tag === "TABLE" && !child.querySelector("table, h1, h2, h3, h4, h5, h6")) {
         flush(); bufferCtx = null;
-        nodes.push({ kind: "table", text: tableText(child), level: 0, src: null, alt: null, collapsed, block });
+        nodes.push({ kind: "table", text: tableText(child), level: 0, src: null, alt: null, collapsed, block, post });
         continue;
       }
       const isBlock = BLOCK_TAGS.has(tag);
-      const childCtx = { kind: ctx.kind, level: ctx.level, collapsed, block };
+      const childCtx = { kind: ctx.kind, level: ctx.level, collapsed, block, post };
       if (/^H[1-6]$/.test(tag)) { childCtx.kind = "heading"; childCtx.level = Number(tag[1]); }
       else if (tag === "LI") { childCtx.kind = "list_item"; }
       else if (tag === "PRE") { childCtx.kind = "code"; }
@@ -218,7 +376,19 @@
 
   const root = document.querySelector("main, [role=main]") || document.body;
   const rootTextLength = root ? root.innerText.length : 0;
-  if (root) walk(root, { kind: "text", level: 0, collapsed: false, block: 0 });
+  if (root) {
+    // A thread's title often sits above the main region (the question's header).
+    const title = root.querySelector("h1") ? null : document.querySelector("h1");
+    if (title && visible(title)) nodes.push({ kind: "heading", text: clean(title.innerText), level: 1, src: null, alt: null,
+                                              collapsed: false, block: 0, post: 0 });
+    findPosts(root, rootTextLength);
+    const around = postOf(root);
+    walk(root, { kind: "text", level: 0, collapsed: false, block: 0, post: around ? scope.get(around) : 0 });
+  }
   flush();
-  return { title: document.title || "", nodes };
+  // schema.org JSON-LD blocks, read by the extraction engine (QAPage, DiscussionForumPosting, Quiz).
+  const structured = Array.from(document.querySelectorAll('script[type="application/ld+json"]'))
+    .map((el) => el.textContent).filter((text) => /QAPage|Question|DiscussionForumPosting|Quiz/.test(text))
+    .map((text) => text.slice(0, 200000));
+  return { title: document.title || "", nodes, posts, structured };
 }
