@@ -19,6 +19,7 @@ import pandas as pd
 
 from runtime.keys import stable_id
 from schemas.candidate_qas import CandidateQA
+from udfs.answers import final_answer
 
 ENGINE = "rules@1"
 Q_ANCHOR = re.compile(r"^(?:problem|question|exercise|example|task)\s*(\d+(?:\.\d+)*)?\s*[.:)]?\s*(.*)$", re.I | re.S)
@@ -26,7 +27,6 @@ S_ANCHOR = re.compile(r"^(?:worked\s+)?(?:solution|explanation)\s*(\d+)?\s*[.:)]
 SOLUTIONS_HEADING = re.compile(r"^(?:solutions|answers|answer key|worked solutions)\b", re.I)
 NUMBERED = re.compile(r"^(\d+)\s*[.)]\s*(.*)$", re.S)
 ANSWER_LINE = re.compile(r"(?:final answer|answer|ans)\s*[:=]\s*(.+?)\s*$", re.I)
-ANSWER_SENTENCE = re.compile(r"(?:the answer is|answer is|=)\s*([^=]+?)\.?\s*$", re.I)
 ACCEPTED = re.compile(r"accepted answer|best answer|marked as (?:the )?solution|[\u2713\u2714]\s*(?:solution|accepted)|^\s*[\u2713\u2714]", re.I)
 QUESTION_CUE = re.compile(r"\?|\b(?:find|calculate|determine|compute|what|how many|how much|solve|evaluate|show that|prove|estimate)\b", re.I)
 TOGGLE = re.compile(r"^(?:show|hide|reveal|view|see)\s+(?:the\s+)?(?:solution|answer|working)s?\b", re.I)
@@ -55,20 +55,6 @@ class Pair:
     question: Segment
     solution: Segment
     pattern: str
-
-
-def final_answer(solution: str) -> str | None:
-    """The short final answer a solution states, or None."""
-    lines = [line for line in re.split(r"(?<=[.!])\s+|\n", solution) if line.strip()]
-    for line in reversed(lines):
-        match = ANSWER_LINE.search(line)
-        if match:
-            return match.group(1).rstrip(".").strip() or None
-    if lines:
-        match = ANSWER_SENTENCE.search(lines[-1])
-        if match:
-            return match.group(1).strip() or None
-    return None
 
 
 def _solutions_section(nodes: list[dict]) -> list[Pair]:
@@ -220,23 +206,3 @@ def extract_partitions():
             yield pd.DataFrame(unique, columns=CandidateQA.transform_schema().fieldNames())
 
     return run
-
-
-FIGURE_CUE = re.compile(r"\b(?:figure|diagram|shown|drawn|chart|graph|picture|square below|circuit shown)\b", re.I)
-
-
-def validate_pair(question: str, answer: str | None, images_ok: int, images_failed: int, min_chars: int, max_chars: int) -> tuple[str, str | None]:
-    """Rule-based validation: (status, reason). A pair is kept when it is a complete,
-    answerable problem: long enough, phrased as a task, with a stated answer, and with
-    the figure it refers to."""
-    if len(question) < min_chars:
-        return "rejected", f"question shorter than {min_chars} characters"
-    if len(question) > max_chars:
-        return "rejected", f"question longer than {max_chars} characters"
-    if not QUESTION_CUE.search(question):
-        return "rejected", "no question or task in the text"
-    if not answer:
-        return "rejected", "the page states no answer"
-    if FIGURE_CUE.search(question) and images_ok == 0:
-        return "rejected", "refers to a figure but no image could be read" if images_failed else "refers to a figure but shows none"
-    return "ok", None
