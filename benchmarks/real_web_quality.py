@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from sampleweb import realweb
-from udfs.extraction import extract_pairs, final_answer
+from udfs.answers import final_answer
+from udfs.extraction import extract_pairs
 
 REPO = Path(__file__).resolve().parent.parent
 TREE_BUILDER = REPO / "udfs" / "tree.js"

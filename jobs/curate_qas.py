@@ -36,7 +36,7 @@ from runtime.stage import Stage
 from schemas.aligned_qas import AlignedQA
 from schemas.benchmark_items import BenchmarkItem
 from schemas.final_qas import FinalQA
-from udfs.extraction import final_answer
+from udfs.answers import final_answer
 from udfs.images import decode, read_data_url
 from udfs.matching import equivalent
 from udfs.questions import features_udf, ngram_hashes, ngrams_udf, tokens

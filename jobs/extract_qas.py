@@ -20,7 +20,8 @@ from runtime.keys import stable_id
 from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
-from udfs.extraction import extract_partitions, final_answer, tree_text
+from udfs.answers import final_answer
+from udfs.extraction import extract_partitions, tree_text
 from udfs.llm import build_request, load_prompt, parse_choices
 
 REQUESTS = T.StructType(

@@ -21,7 +21,8 @@ from runtime.keys import stable_id_col
 from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
 from schemas.valid_qas import ValidQA
-from udfs.extraction import ENGINE, validate_pair
+from udfs.answers import validate_pair
+from udfs.extraction import ENGINE
 from udfs.llm import build_request, image_data_url, load_prompt, parse_choices
 
 VERDICT = T.StructType([T.StructField("status", T.StringType()), T.StructField("reason", T.StringType())])
@@ -34,8 +35,10 @@ LLM_VERDICT = T.StructType([
 
 def rule_verdicts(min_chars: int, max_chars: int):
     @F.pandas_udf(VERDICT)
-    def judge(question: pd.Series, answer: pd.Series, ok: pd.Series, failed: pd.Series) -> pd.DataFrame:
-        out = [validate_pair(q, a, int(o), int(f), min_chars, max_chars) for q, a, o, f in zip(question, answer, ok, failed)]
+    def judge(question: pd.Series, solution: pd.Series, ok: pd.Series, failed: pd.Series) -> pd.DataFrame:
+        out = [
+            validate_pair(q, s, int(o), int(f), min_chars, max_chars) for q, s, o, f in zip(question, solution, ok, failed)
+        ]
         return pd.DataFrame(out, columns=["status", "reason"])
 
     return judge
@@ -107,7 +110,7 @@ class ValidateQAs(Stage):
         if ctx.config.llm.engine == "rules":
             cfg = ctx.config.validate_
             judged = rows.withColumn(
-                "v", rule_verdicts(cfg.min_question_chars, cfg.max_question_chars)("question", "answer", F.size("files"), "images_failed")
+                "v", rule_verdicts(cfg.min_question_chars, cfg.max_question_chars)("question", "solution", F.size("files"), "images_failed")
             ).withColumn("validated_by", F.lit(ENGINE))
         else:
             requests = self.requests(ctx, rows)

@@ -1,5 +1,6 @@
 """The rule-based engine on content trees of each page structure it reads."""
-from udfs.extraction import extract_pairs, final_answer, validate_pair
+from udfs.answers import final_answer
+from udfs.extraction import extract_pairs
 
 
 def node(kind, text="", block=0, src=None, level=0, collapsed=False):
@@ -82,20 +83,3 @@ def test_pages_without_problems_give_nothing():
     shop = [node("heading", "Geometry poster", level=1), node("text", "Q: Does it come framed? A: No, frames are sold separately.")]
     assert extract_pairs(news) == []
     assert extract_pairs(shop) == []
-
-
-def test_final_answer_forms():
-    assert final_answer("So x = 4. Answer: 4 cm") == "4 cm"
-    assert final_answer("Thus the answer is 12.") == "12"
-    assert final_answer("Compute 3 + 4 = 7") == "7"
-    assert final_answer("We cannot tell.") is None
-
-
-def test_validate_pair_reasons():
-    ok = validate_pair("Find the hypotenuse of the triangle with legs 3 and 4.", "5", 0, 0, 15, 4000)
-    assert ok == ("ok", None)
-    assert validate_pair("Find x.", "5", 0, 0, 15, 4000)[1].startswith("question shorter")
-    assert validate_pair("The weather was pleasant in the valley today.", "5", 0, 0, 15, 4000)[1] == "no question or task in the text"
-    assert validate_pair("Find the area of the triangle in 3 steps.", None, 0, 0, 15, 4000)[1] == "the page states no answer"
-    assert validate_pair("Find the area of the triangle shown in the figure.", "6", 0, 1, 15, 4000)[1] == "refers to a figure but no image could be read"
-    assert validate_pair("Find the area of the triangle shown in the figure.", "6", 1, 0, 15, 4000) == ("ok", None)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from runtime.keys import stable_id
 from schemas.candidate_qas import CandidateQA
+from udfs.answers import QUESTION_CUE, final_answer
 
 ENGINE = "rules@2"
 _QUESTION_WORDS = (
@@ -44,17 +45,12 @@ _SOLUTION_WORDS = (
 Q_ANCHOR = re.compile(rf"^(?:{_QUESTION_WORDS})\s*(\d+(?:\.\d+)*)?\s*[.:：)!]?\s*(.*)$", re.I | re.S)
 S_ANCHOR = re.compile(rf"^(?:{_SOLUTION_WORDS})\s*(\d+)?\s*[.:：)]?\s*(.*)$", re.I | re.S)
 # A solution cue in the middle of a node's text: "... Options: A) 20 B) 100 Answer : A) 20".
+S_LABEL = re.compile(rf"^(?:{_SOLUTION_WORDS})\s*\d*\s*[:：]", re.I)
 INLINE_SOLUTION = re.compile(rf"(?<=\s)(?:{_SOLUTION_WORDS})\s*[:：]\s*\S", re.I)
 SOLUTIONS_HEADING = re.compile(rf"^(?:{_SOLUTION_WORDS})(?:\s+(?:to|for|of|de|zu|des|к)\b.*)?\s*[.:：]?\s*$", re.I)
 NUMBERED = re.compile(r"^(\d+)\s*[.)、]\s*(.*)$", re.S)
 # "Hint." and similar labels end a question without starting its solution.
 HINT = re.compile(r"^(?:hints?|提示|pista|indice|hinweis|подсказка|dica|ヒント)\s*[.:：]?\s*$", re.I)
-QUESTION_CUE = re.compile(
-    r"[?？]|\b(?:find|calculate|determine|compute|what|how|why|which|solve|evaluate|show that|prove|explain|estimate)\b|"
-    r"求|计算|多少|为什么|如何|怎么|吗|哪|\b(?:calcula|determina|halla|encuentra|calculez|déterminez|trouvez|berechne|"
-    r"bestimme|wie|warum|welche|найдите|вычислите|calcule|encontre)\b|求めよ|計算",
-    re.I,
-)
 TOGGLE = re.compile(r"^(?:show|hide|reveal|view|see)\s+(?:the\s+)?(?:solution|answer|working)s?\b", re.I)
 # Lines of a post that are about the post, not part of it: counts, dates, buttons.
 META = re.compile(
@@ -369,7 +365,7 @@ def _numbered_kinds(nodes: list[dict]) -> set[str]:
     for node in nodes:
         if node["kind"] == "list_item" and NUMBERED.match(node["text"]):
             open_item = True
-        elif open_item and _is_text(node) and S_ANCHOR.match(node["text"]) and (len(node["text"]) < 40 or node.get("inline")):
+        elif open_item and _is_text(node) and _solution_start(node):
             answered, open_item = answered + 1, False
     return kinds or ({"list_item"} if answered >= 2 else set())
 
@@ -418,7 +414,7 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
         if text and HINT.match(text):
             hint = True
             continue
-        solution_anchor = S_ANCHOR.match(text) if text and (len(text) < 40 or node.get("inline") or node["kind"] == "heading") else None
+        solution_anchor = S_ANCHOR.match(text) if text and _solution_start(node) else None
         if solution_anchor and solution is None:
             solution, hint = Segment(), False
             if solution_anchor.group(2):
@@ -435,12 +431,17 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
     return pairs
 
 
+def _solution_start(node: dict) -> bool:
+    """A short "Solution." line, a heading, or a label with a colon ("Answer : A) 20 ...")."""
+    return bool(S_ANCHOR.match(node["text"])) and (
+        len(node["text"]) < 40 or node.get("inline") or node["kind"] == "heading" or bool(S_LABEL.match(node["text"])))
+
+
 def _single(nodes: list[dict]) -> list[Pair]:
     """A page of one problem without a problem anchor: what stands before its first
     solution anchor (back to the heading above it) is the question."""
     nodes = _split_inline(nodes)
-    anchor = next((i for i, n in enumerate(nodes) if _is_text(n) and not n.get("post") and S_ANCHOR.match(n["text"])
-                   and (len(n["text"]) < 40 or n.get("inline") or n["kind"] == "heading")), None)
+    anchor = next((i for i, n in enumerate(nodes) if _is_text(n) and not n.get("post") and _solution_start(n)), None)
     if anchor is None:
         return []
     question = _preamble(nodes, anchor)
@@ -462,8 +463,8 @@ def extract_pairs(nodes: list[dict], posts: list[dict] | None = None, structured
     if pairs:
         return pairs
     # A page headed Problem ... Solution is a problem page, whatever repeats on it.
-    headings = [n["text"] for n in nodes if n["kind"] == "heading"]
-    problem_page = any(Q_ANCHOR.match(h) for h in headings) and any(S_ANCHOR.match(h) for h in headings)
+    problem_page = any(n["kind"] == "heading" and Q_ANCHOR.match(n["text"]) for n in nodes) and any(
+        _is_text(n) and _solution_start(n) for n in nodes)
     if not problem_page:
         pairs = _thread(nodes, posts, structured, title)
     for strategy in (_solutions_section, _anchored, _single):
@@ -512,41 +513,3 @@ def extract_partitions():
             yield pd.DataFrame(unique, columns=CandidateQA.transform_schema().fieldNames())
 
     return run
-
-
-ANSWER_LINE = re.compile(r"(?:final answer|answer|ans)\s*[:=]\s*(.+?)\s*$", re.I)
-ANSWER_SENTENCE = re.compile(r"(?:the answer is|answer is|=)\s*([^=]+?)\.?\s*$", re.I)
-
-
-def final_answer(solution: str) -> str | None:
-    """The short final answer a solution states, or None."""
-    lines = [line for line in re.split(r"(?<=[.!])\s+|\n", solution) if line.strip()]
-    for line in reversed(lines):
-        match = ANSWER_LINE.search(line)
-        if match:
-            return match.group(1).rstrip(".").strip() or None
-    if lines:
-        match = ANSWER_SENTENCE.search(lines[-1])
-        if match:
-            return match.group(1).strip() or None
-    return None
-
-
-FIGURE_CUE = re.compile(r"\b(?:figure|diagram|shown|drawn|chart|graph|picture|square below|circuit shown)\b", re.I)
-
-
-def validate_pair(question: str, answer: str | None, images_ok: int, images_failed: int, min_chars: int, max_chars: int) -> tuple[str, str | None]:
-    """Rule-based validation: (status, reason). A pair is kept when it is a complete,
-    answerable problem: long enough, phrased as a task, with a stated answer, and with
-    the figure it refers to."""
-    if len(question) < min_chars:
-        return "rejected", f"question shorter than {min_chars} characters"
-    if len(question) > max_chars:
-        return "rejected", f"question longer than {max_chars} characters"
-    if not QUESTION_CUE.search(question):
-        return "rejected", "no question or task in the text"
-    if not answer:
-        return "rejected", "the page states no answer"
-    if FIGURE_CUE.search(question) and images_ok == 0:
-        return "rejected", "refers to a figure but no image could be read"
-    return "ok", None

@@ -36,7 +36,11 @@
   const VOTES_NAME = /(^|[-_ ])(votes?|vote-?count|score|upvotes?|likes?|points)([-_ ]|$)/i;
   const ACCEPTED_NAME = /(^|[-_ ])(accepted|best-?answer|is-?answer|solution|solved|is-?solution)([-_ ]|$)/i;
   const ACCEPTED_WORDS = /accepted|best answer|best reply|solution|solved|最佳|采纳|採納|已解决|ベストアンサー|解決済|mejor respuesta|soluci[oó]n|aceptada|meilleure r[ée]ponse|r[ée]ponse accept[ée]e|beste antwort|l[öo]sung|akzeptiert|лучший ответ|решени|melhor resposta|aceita/i;
-  const DATE_TEXT = /\b(19|20)\d\d\b|\bago\b|前|\d{1,2}:\d\d/;
+  const MONTH = "(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\\.?";
+  const DATE_TEXT = new RegExp([
+    "\\b(19|20)\\d\\d[-/.]\\d{1,2}[-/.]\\d{1,2}\\b", `\\b\\d{1,2}[-/. ]+(\\d{1,2}|${MONTH})[-/., ]+(19|20)\\d\\d\\b`,
+    `\\b${MONTH} \\d{1,2}(st|nd|rd|th)?,? (19|20)\\d\\d\\b`, "\\b\\d+\\s*(minutes?|hours?|days?|weeks?|months?|years?)\\s+ago\\b",
+    "\\d+\\s*(分钟|小时|天|周|个月|年)前", "(19|20)\\d\\d年\\d{1,2}月"].join("|"), "i");
 
   const classTokens = (el) => (typeof el.className === "string" ? el.className : "").split(/\s+/).filter((c) => c && !/\d/.test(c));
   function sameShape(a, b) {
