@@ -168,7 +168,8 @@ def _when(n: int, hours: int = 0) -> datetime:
 
 def _json_ld(data: dict) -> str:
     # "</" never ends the script early: json.dumps escapes no slashes, so do it here.
-    return '<script type="application/ld+json">' + json.dumps(data, ensure_ascii=False).replace("</", "<\\/") + "</script>"
+    text = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return f'<script type="application/ld+json">{text}</script>'
 
 
 class Generator:
@@ -320,7 +321,8 @@ window.addEventListener('load', function () {{
             if (n // 10) % 2 == 0:
                 return (f'<div class="vc"><meta itemprop="upvoteCount" content="{score}">'
                         f'<span class="vc-num" aria-label="{score} votes">{score}</span></div>')
-            return f'<div class="vc"><span class="vc-num" itemprop="upvoteCount" aria-label="{score} votes">{score}</span></div>'
+            return (f'<div class="vc"><span class="vc-num" itemprop="upvoteCount" aria-label="{score} votes">'
+                    f'{score}</span></div>')
 
         def signed(verb: str, user: str, hours: int) -> str:
             at = _when(n, hours)
@@ -349,8 +351,10 @@ chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 
 <div itemprop="mainEntity" itemscope itemtype="https://schema.org/Question">
 <div class="qhead"><h1 itemprop="name">{_e(title)}</h1></div>
 <div class="qmain"><div class="resp-side">{votes(n % 17)}</div>
-<div class="prose" itemprop="text"><p>{_e(p.question)}</p>{img}<p>I keep getting a different number from the book.</p></div>
-<div class="taglist"><a href="/tags/{subject}" rel="tag">{subject}</a> <a href="/tags/homework" rel="tag">homework</a></div>
+<div class="prose" itemprop="text"><p>{_e(p.question)}</p>{img}
+<p>I keep getting a different number from the book.</p></div>
+<div class="taglist"><a href="/tags/{subject}" rel="tag">{subject}</a>
+<a href="/tags/homework" rel="tag">homework</a></div>
 {signed("asked", asker, 0)}</div>
 <meta itemprop="answerCount" content="3">
 <h2 class="count-head">3 Answers</h2>
@@ -386,8 +390,8 @@ chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 
             quote = (f'<aside class="quote" data-username="{asker}" data-post="1"><div class="title">{asker}:</div>'
                      f"<blockquote><p>{quote_text}</p></blockquote></aside>")
         else:
-            quote = (f'<blockquote class="bq-{build}" data-quote="{asker}"><div class="bq-{build}-by">{asker} said:</div>'
-                     f"<div>{quote_text}</div></blockquote>")
+            quote = (f'<blockquote class="bq-{build}" data-quote="{asker}">'
+                     f'<div class="bq-{build}-by">{asker} said:</div><div>{quote_text}</div></blockquote>')
         solution = f"{_steps_html(p)}<p>Answer: {_e(p.answer)}</p>"
         # The accepted reply is neither the first reply nor the most liked one.
         messages = [
@@ -401,11 +405,13 @@ chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 
         blocks = []
         for number, (user, hours, html_body, likes, accepted) in enumerate(messages, 1):
             at = _when(n, hours)
-            when = f'<time datetime="{at.isoformat()}Z" title="{at:%b} {at.day}, {at:%Y} {at:%H:%M}">{at:%b} {at.day}</time>'
+            when = (f'<time datetime="{at.isoformat()}Z" title="{at:%b} {at.day}, {at:%Y} {at:%H:%M}">'
+                    f'{at:%b} {at.day}</time>')
             if articles:
                 mark = (f'<span class="m{build}-acc" title="Accepted solution">{CHECK_ICON}</span>' if accepted else "")
-                blocks.append(f"""<article class="m{build} m{build}--reg" id="p{tid}-{number}" data-post-number="{number}"
- aria-label="post #{number} by @{user}"><div class="m{build}-av"><span class="av-letter">{user[0].upper()}</span></div>
+                blocks.append(f"""<article class="m{build} m{build}--reg" id="p{tid}-{number}"
+ data-post-number="{number}" aria-label="post #{number} by @{user}">
+<div class="m{build}-av"><span class="av-letter">{user[0].upper()}</span></div>
 <div class="m{build}-main"><div class="m{build}-meta"><a class="m{build}-user" href="/u/{user}">{user}</a>
 <a class="m{build}-date" href="{path}/{number}">{when}</a>{mark}</div>
 <div class="m{build}-cooked">{html_body}</div>
@@ -418,7 +424,8 @@ chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 
 <div class="c-cell_{build} c-main_{build}"><div class="c-attr_{build}">{when}{mark}
 <a href="#js-m{tid}{number}">#{number}</a></div>
 <div class="c-body_{build}">{html_body}</div>
-<div class="c-foot_{build}"><span class="c-react_{build}" data-score="{likes}" title="{likes} likes">{likes}</span></div>
+<div class="c-foot_{build}">
+<span class="c-react_{build}" data-score="{likes}" title="{likes} likes">{likes}</span></div>
 </div></div>""")
         solved = f'<span class="t{build}-status" title="Solved">{CHECK_ICON}</span>'
         body = f"""<h1 class="t{build}-title">{solved} {_e(title)}</h1>
@@ -437,8 +444,9 @@ chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 
         site = url.split("/d/")[0]
 
         def item(schema_type: str, number: int, m: Message) -> dict:
-            return {"@type": schema_type, "text": re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", m.body))).strip(),
-                    "dateCreated": _when(n, m.hours).isoformat() + "Z", "upvoteCount": m.likes, "url": f"{url}/{number}",
+            text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", m.body))).strip()
+            return {"@type": schema_type, "text": text, "dateCreated": _when(n, m.hours).isoformat() + "Z",
+                    "upvoteCount": m.likes, "url": f"{url}/{number}",
                     "author": {"@type": "Person", "name": m.user, "url": f"{site}/u/{m.user}"}}
 
         first, replies = item("Question", 1, messages[0]), list(enumerate(messages, 1))[1:]
@@ -504,27 +512,30 @@ given before you substitute any numbers.</p></div></div>
         host, path = HOSTS["answer_key"], f"/{subject}/exercise-set-{n}.html"
         problems = [self.problem(subject, i != 1) for i in range(3)]
         style = (n // 10) % 3
-        qas, exercises = [], []
+        qas, exercises = [], []  # exercises: (statement, figure) as HTML
         for i, p in enumerate(problems, 1):
             figure, images = "", []
             if p.diagram:
                 name = self.site.add_image(host, f"/{subject}/figures", p, self.rng)
-                figure = f'<figure><img src="figures/{name}" alt="Figure {i}"><figcaption>Figure {i}</figcaption></figure>'
+                figure = (f'<figure><img src="figures/{name}" alt="Figure {i}">'
+                          f'<figcaption>Figure {i}</figcaption></figure>')
                 images = [self.site.url(host, f"/{subject}/figures/{name}")]
-            exercises.append(f"<p>{_e(p.question)}</p>{figure}")
+            exercises.append((_e(p.question), figure))
             qas.append(_qa(p, images, worked=False))
         answers = [_e(p.answer) for p in problems]
         if style == 0:
-            listed = "<ol class=\"ex-list\">" + "".join(f"<li>{e}</li>" for e in exercises) + "</ol>"
+            listed = '<ol class="ex-list">' + "".join(f"<li>{q}{fig}</li>" for q, fig in exercises) + "</ol>"
             rows = "".join(f"<tr><td>{i}</td><td>{a}</td></tr>" for i, a in enumerate(answers, 1))
             key = f'<h2>Answers</h2><table class="key"><tr><th>No.</th><th>Answer</th></tr>{rows}</table>'
         elif style == 1:
-            listed = "".join(f'<div class="ex"><b>{i}.</b> {e}</div>' for i, e in enumerate(exercises, 1))
+            listed = "".join(f'<div class="ex"><p><b>{i}.</b> {q}</p>{fig}</div>'
+                             for i, (q, fig) in enumerate(exercises, 1))
             key = ('<h2>Answer key</h2><p class="key">'
                    + " &nbsp;&nbsp; ".join(f"<b>{i}.</b> {a}" for i, a in enumerate(answers, 1)) + "</p>")
         else:
-            listed = "".join(f"<h3>Exercise {i}</h3>{e}" for i, e in enumerate(exercises, 1))
-            key = '<h3>Answers to the exercises</h3><ol class="key">' + "".join(f"<li>{a}</li>" for a in answers) + "</ol>"
+            listed = "".join(f"<h3>Exercise {i}</h3><p>{q}</p>{fig}" for i, (q, fig) in enumerate(exercises, 1))
+            key = ('<h3>Answers to the exercises</h3><ol class="key">'
+                   + "".join(f"<li>{a}</li>" for a in answers) + "</ol>")
         body = f"""<h1>{subject.title()}: exercise set {n}</h1>
 <p class="lead">Work through the exercises, then check your results against the key at the end of the page.</p>
 {listed}
