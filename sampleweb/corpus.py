@@ -3,7 +3,12 @@
 Layouts follow what the web holds: forum threads, worksheets with a solutions
 section, Q&A pages with an accepted answer, textbook worked examples (solutions in
 collapsed <details>), tutor pages whose solution arrives by JavaScript after load,
-plus shop, news and video pages, mirrored copies under a second URL, and two faulty
+and pages written the way real engines write them: Q&A pages with schema.org
+microdata whose accepted answer is neither the first nor the top-voted one, forum
+threads of look-alike message blocks with generated class names (votes and the
+accepted mark only in attributes, JSON-LD on some), problem pages whose solution
+sits in a spoiler, and exercise sets with a short answer key at the end. Besides
+those: shop, news and video pages, mirrored copies under a second URL, and two faulty
 pages (HTTP 500 and one that never answers). Every page carries the usual chrome:
 navigation, cookie banner, sidebar, advert and footer.
 """
@@ -16,22 +21,32 @@ import io
 import json
 import posixpath
 import random
+import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image
 
 from sampleweb.planted import write_benchmarks
-from sampleweb.problems import SUBJECTS, Problem, make_problem, render_diagram
+from sampleweb.problems import SUBJECTS, Problem, _fmt, make_problem, render_diagram
 
-LAYOUTS = ("forum", "worksheet", "qa", "textbook", "tutor")
+# Content page n has layout LAYOUT_CYCLE[n % 10]. Slots 1 and 6 hold three problems each and
+# the others one, so every corpus size holds the same number of QAs whatever the layouts.
+LAYOUT_CYCLE = ("forum", "worksheet", "qa", "textbook", "tutor",
+                "thread", "answer_key", "qa_microdata", "hidden_solution", "tutor")
 HOSTS = {
     "forum": "forum.localhost",
     "worksheet": "worksheets.localhost",
     "qa": "qa.localhost",
     "textbook": "textbook.localhost",
     "tutor": "tutor.localhost",
+    "thread": "community.localhost",
+    "answer_key": "exercises.localhost",
+    "qa_microdata": "ask.localhost",
+    "hidden_solution": "weekly.localhost",
     "shop": "shop.localhost",
     "news": "news.localhost",
     "video": "video.localhost",
@@ -39,6 +54,8 @@ HOSTS = {
     "sets": "sets.localhost",
     "benchmark": "benchmark.localhost",
 }
+CHECK_ICON = ('<svg aria-hidden="true" width="18" height="18" viewBox="0 0 18 18">'
+              '<path d="M2 9l5 5L16 4" fill="none" stroke="currentColor" stroke-width="2"/></svg>')
 PLACEHOLDER_GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c00000000010001000002024401003b")
 
 
@@ -50,6 +67,15 @@ class PageRecord:
     qas: list[dict] = field(default_factory=list)
     fault: str | None = None
     duplicate_of: str | None = None
+
+
+class Message(NamedTuple):
+    """One message of a forum thread."""
+    user: str
+    hours: int  # after the first message
+    body: str  # HTML
+    likes: int
+    accepted: bool = False
 
 
 @dataclass
@@ -90,11 +116,11 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _chrome(title: str, body: str, site_name: str, rng: random.Random) -> str:
+def _chrome(title: str, body: str, site_name: str, rng: random.Random, head: str = "") -> str:
     related = "".join(f'<li><a href="/t/{rng.randint(1, 999)}">Related question #{rng.randint(1, 999)}</a></li>' for _ in range(4))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<style>.cookie-banner{{position:fixed;bottom:0;background:#eee}} .hidden-print{{display:none}}</style></head>
+<style>.cookie-banner{{position:fixed;bottom:0;background:#eee}} .hidden-print{{display:none}}</style>{head}</head>
 <body>
 <header class="site-header"><a class="logo" href="/">{_e(site_name)}</a>
 <nav><a href="/">Home</a> <a href="/topics">Topics</a> <a href="/search">Search</a> <a href="/login">Log in</a></nav></header>
@@ -114,15 +140,36 @@ def _steps_html(problem: Problem) -> str:
     return "".join(f"<p>{_e(s)}</p>" for s in problem.steps)
 
 
-def _qa(problem: Problem, question_images: list[str]) -> dict:
+def _qa(problem: Problem, question_images: list[str], worked: bool = True) -> dict:
+    """The ground truth of one problem; a page that states only the answer (an answer key) has no solution."""
     return {
         "question": problem.question,
         "answer": problem.answer,
-        "solution": " ".join(problem.steps),
+        "solution": " ".join(problem.steps) if worked else "",
         "subject": problem.subject,
         "question_images": question_images,
         "solution_images": [],
     }
+
+
+def _slip(answer: str) -> str:
+    """The answer with its first number changed: what a plausible but wrong reply arrives at."""
+    return re.sub(r"\d+(?:\.\d+)?", lambda m: _fmt(float(m.group()) * 2 + 1), answer, count=1)
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
+
+
+def _when(n: int, hours: int = 0) -> datetime:
+    """When page n's thread started (hours=0) or got a reply; deterministic, as the pages are."""
+    return datetime(2025, 1, 6, 9, 30) + timedelta(days=2 * n, hours=hours, minutes=7 * hours)
+
+
+def _json_ld(data: dict) -> str:
+    # "</" never ends the script early: json.dumps escapes no slashes, so do it here.
+    text = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return f'<script type="application/ld+json">{text}</script>'
 
 
 class Generator:
@@ -149,13 +196,18 @@ class Generator:
             name = self.site.add_image(host, "/img", p, self.rng)
             img = f'<img src="/img/{name}" alt="my sketch of the problem">'
             images = [self.site.url(host, f"/img/{name}")]
+        # Boards word the accepted mark and the post date in their own ways.
+        badge = ("&#10004; Solution", "&#10003; Accepted", "Best answer")[(n // 10) % 3]
+        posted = ("posted 3 days ago", "3 days ago", "edited 2 hours ago")[(n // 10) % 3]
         body = f"""<h1>Need help with a {subject} question</h1>
-<article class="post" id="post-1"><div class="author">student{n} &middot; posted 3 days ago</div>
-<div class="post-body"><p>{_e(p.question)}</p>{img}<p class="signature">Thanks in advance!</p></div></article>
-<article class="post" id="post-2"><div class="author">helper{n % 7}</div><div class="post-body"><p>What have you tried so far? Post your working.</p></div></article>
-<article class="post accepted" id="post-3"><div class="badge">&#10004; Solution</div><div class="author">tutor_{n % 5}</div>
-<div class="post-body">{_steps_html(p)}<p>Answer: {_e(p.answer)}</p></div></article>
-<article class="post" id="post-4"><div class="author">student{n}</div><div class="post-body"><p>Got it, thank you so much!</p></div></article>"""
+<article class="message" id="m-1"><div class="author">student{n} &middot; {posted}</div>
+<div class="message-body"><p>{_e(p.question)}</p>{img}<p class="signature">Thanks in advance!</p></div></article>
+<article class="message" id="m-2"><div class="author">helper{n % 7}</div>
+<div class="message-body"><p>What have you tried so far? Post your working.</p></div></article>
+<article class="message is-solution" id="m-3"><div class="badge">{badge}</div><div class="author">tutor_{n % 5}</div>
+<div class="message-body">{_steps_html(p)}<p>Answer: {_e(p.answer)}</p></div></article>
+<article class="message" id="m-4"><div class="author">student{n}</div>
+<div class="message-body"><p>Got it, thank you so much!</p></div></article>"""
         self.site.write(host, path, _chrome(f"Need help with a {subject} question", body, "StudyForum", self.rng))
         return PageRecord(self.site.url(host, path), "forum", subject, [_qa(p, images)])
 
@@ -249,6 +301,250 @@ window.addEventListener('load', function () {{
         self.site.write(host, path, _chrome(f"Practice problem {700 + n}", body, "TutorNow", self.rng))
         return PageRecord(self.site.url(host, path), "tutor", subject, [_qa(p, images)])
 
+    def qa_microdata(self, n: int, subject: str) -> PageRecord:
+        """A Q&A page marked up with schema.org microdata. The asker accepted the second answer: the
+        first is the top-voted one and reaches a wrong number, so neither first nor top-voted is right.
+        Votes are a plain number beside an aria-label, a data-score and an upvoteCount (a <meta> on some
+        pages); the accepted mark is an icon with a title."""
+        host, qid = HOSTS["qa_microdata"], 8000 + n
+        path = f"/q/{qid}/stuck-on-a-{subject}-exercise"
+        p = self.problem(subject, True)
+        title = f"Stuck on a {subject} exercise: where does my working go wrong?"
+        img, images = "", []
+        if p.diagram:
+            name = self.site.add_image(host, "/i", p, self.rng)
+            img = f'<p><img src="/i/{name}" alt="enter image description here" width="360" height="260"></p>'
+            images = [self.site.url(host, f"/i/{name}")]
+        asker = f"learner{n * 37 % 1000}"
+
+        def votes(score: int) -> str:
+            if (n // 10) % 2 == 0:
+                return (f'<div class="vc"><meta itemprop="upvoteCount" content="{score}">'
+                        f'<span class="vc-num" aria-label="{score} votes">{score}</span></div>')
+            return (f'<div class="vc"><span class="vc-num" itemprop="upvoteCount" aria-label="{score} votes">'
+                    f'{score}</span></div>')
+
+        def signed(verb: str, user: str, hours: int) -> str:
+            at = _when(n, hours)
+            return (f'<div class="ucard">{verb} <time itemprop="dateCreated" datetime="{at.isoformat()}Z">'
+                    f'{at:%b} {at.day}, {at:%Y} at {at:%H:%M}</time> '
+                    f'<span itemprop="author" itemscope itemtype="https://schema.org/Person">'
+                    f'<a itemprop="url" href="/users/{hours * 131 + n}/{user}"><span itemprop="name">{user}</span></a>'
+                    f'</span></div>')
+
+        def answer(role: str, score: int, body: str, user: str, hours: int, accepted: bool = False) -> str:
+            mark = (f'<div class="acc" title="The question owner accepted this as the best answer">{CHECK_ICON}</div>'
+                    if accepted else "")
+            return f"""<div class="resp" id="r{qid}{hours}" data-score="{score}" itemprop="{role}" itemscope
+ itemtype="https://schema.org/Answer"><div class="resp-side">{votes(score)}{mark}</div>
+<div class="prose" itemprop="text">{body}</div>
+<div class="resp-foot"><a href="/a/{qid}{hours}" itemprop="url">Share</a> <a href="/posts/{qid}{hours}/edit">Edit</a>
+<a href="/posts/{qid}{hours}/flag">Flag</a></div>{signed("answered", user, hours)}</div>"""
+
+        top_voted = answer("suggestedAnswer", n % 7 + 12, f"""<p>You are overcomplicating it. {_e(p.steps[0])}</p>
+<p>Plug in the numbers and you get <strong>{_e(_slip(p.answer))}</strong>.</p>""", f"quickhelp{n % 11}", 1)
+        accepted = answer("acceptedAnswer", n % 5 + 4, f"""<p>Careful, the other answer slips in the last step.</p>
+{_steps_html(p)}<p>So the answer is {_e(p.answer)}.</p>""", f"prof_{n % 13}", 3, accepted=True)
+        pointer = answer("suggestedAnswer", n % 3, """<p>Have a look at the worked examples at the end of the
+chapter; it is the same exercise with other numbers.</p>""", f"reader{n % 17}", 9)
+        body = f"""<div class="qpage" itemscope itemtype="https://schema.org/QAPage">
+<div itemprop="mainEntity" itemscope itemtype="https://schema.org/Question">
+<div class="qhead"><h1 itemprop="name">{_e(title)}</h1></div>
+<div class="qmain"><div class="resp-side">{votes(n % 17)}</div>
+<div class="prose" itemprop="text"><p>{_e(p.question)}</p>{img}
+<p>I keep getting a different number from the book.</p></div>
+<div class="taglist"><a href="/tags/{subject}" rel="tag">{subject}</a>
+<a href="/tags/homework" rel="tag">homework</a></div>
+{signed("asked", asker, 0)}</div>
+<meta itemprop="answerCount" content="3">
+<h2 class="count-head">3 Answers</h2>
+<div class="sorted-by">Sorted by: <span>Highest score (default)</span></div>
+{top_voted}
+{accepted}
+{pointer}
+</div></div>"""
+        self.site.write(host, path, _chrome(title, body, "AskLearners", self.rng))
+        return PageRecord(self.site.url(host, path), "qa_microdata", subject, [_qa(p, images)])
+
+    def thread(self, n: int, subject: str) -> PageRecord:
+        """A forum thread as forum engines write it: look-alike message blocks with a build's generated
+        class names (<article>s on some pages, <div>s on others), post numbers, user names, dates, a reply
+        quoting the question, likes and the accepted mark only in attributes (a title on an icon, or an
+        aria-label), and on two pages in three a JSON-LD QAPage or DiscussionForumPosting."""
+        host, tid = HOSTS["thread"], 4000 + n
+        path = f"/d/{tid}-help-with-a-{subject}-question"
+        url = self.site.url(host, path)
+        p = self.problem(subject, True)
+        title = f"Help with a {subject} question from my homework"
+        build = f"{self.rng.getrandbits(16):04x}"  # the engine's hashed CSS module suffix
+        img, images = "", []
+        if p.diagram:
+            name = self.site.add_image(host, "/uploads/default/original/2X", p, self.rng)
+            src = f"/uploads/default/original/2X/{name}"
+            img = f'<a class="lightbox" href="{src}"><img src="{src}" alt="homework.png" width="360" height="260"></a>'
+            images = [self.site.url(host, src)]
+        asker, helper, slipper, solver = f"sam_{n % 23}", f"mod_{n % 4}", f"kev{n % 19}", f"tutor_ana{n % 6}"
+        quote_text = _e(_first_sentence(p.question))
+        articles = (n // 10) % 2 == 0
+        if articles:
+            quote = (f'<aside class="quote" data-username="{asker}" data-post="1"><div class="title">{asker}:</div>'
+                     f"<blockquote><p>{quote_text}</p></blockquote></aside>")
+        else:
+            quote = (f'<blockquote class="bq-{build}" data-quote="{asker}">'
+                     f'<div class="bq-{build}-by">{asker} said:</div><div>{quote_text}</div></blockquote>')
+        solution = f"{_steps_html(p)}<p>Answer: {_e(p.answer)}</p>"
+        # The accepted reply is neither the first reply nor the most liked one.
+        messages = [
+            Message(asker, 0, f"<p>{_e(p.question)}</p>{img}<p>I tried it twice and got two different results.</p>", 0),
+            Message(helper, 1, "<p>Which part are you stuck on? Please show what you have tried.</p>", 1),
+            Message(slipper, 2, f"{quote}<p>{_e(p.steps[0])} I get {_e(_slip(p.answer))}, if I did it right.</p>",
+                    n % 4 + 5),
+            Message(solver, 5, f"<p>Almost, the last step is off.</p>{solution}", n % 3 + 2, accepted=True),
+            Message(asker, 6, "<p>That makes sense now, thank you!</p>", 1),
+        ]
+        blocks = []
+        for number, (user, hours, html_body, likes, accepted) in enumerate(messages, 1):
+            at = _when(n, hours)
+            when = (f'<time datetime="{at.isoformat()}Z" title="{at:%b} {at.day}, {at:%Y} {at:%H:%M}">'
+                    f'{at:%b} {at.day}</time>')
+            if articles:
+                mark = (f'<span class="m{build}-acc" title="Accepted solution">{CHECK_ICON}</span>' if accepted else "")
+                blocks.append(f"""<article class="m{build} m{build}--reg" id="p{tid}-{number}"
+ data-post-number="{number}" aria-label="post #{number} by @{user}">
+<div class="m{build}-av"><span class="av-letter">{user[0].upper()}</span></div>
+<div class="m{build}-main"><div class="m{build}-meta"><a class="m{build}-user" href="/u/{user}">{user}</a>
+<a class="m{build}-date" href="{path}/{number}">{when}</a>{mark}</div>
+<div class="m{build}-cooked">{html_body}</div>
+<div class="m{build}-acts"><button class="m{build}-like" aria-label="{likes} people liked this post">{likes}</button>
+<button title="reply to this post">Reply</button></div></div></article>""")
+            else:
+                mark = f'<i class="c-ico_{build}" role="img" aria-label="Marked as solution"></i>' if accepted else ""
+                blocks.append(f"""<div class="c-msg_{build}" id="js-m{tid}{number}" data-author="{user}">
+<div class="c-cell_{build}"><b class="c-name_{build}">{user}</b><span class="c-role_{build}">Member</span></div>
+<div class="c-cell_{build} c-main_{build}"><div class="c-attr_{build}">{when}{mark}
+<a href="#js-m{tid}{number}">#{number}</a></div>
+<div class="c-body_{build}">{html_body}</div>
+<div class="c-foot_{build}">
+<span class="c-react_{build}" data-score="{likes}" title="{likes} likes">{likes}</span></div>
+</div></div>""")
+        solved = f'<span class="t{build}-status" title="Solved">{CHECK_ICON}</span>'
+        body = f"""<h1 class="t{build}-title">{solved} {_e(title)}</h1>
+<div class="t{build}-crumbs">{subject.title()} &rsaquo; Homework</div>
+<div class="t{build}-stream">{''.join(blocks)}</div>"""
+        self.site.write(host, path, _chrome(title, body, "Study Community", self.rng,
+                                            head=self._thread_json_ld(n, url, title, p, images, messages)))
+        return PageRecord(url, "thread", subject, [_qa(p, images)])
+
+    @staticmethod
+    def _thread_json_ld(n: int, url: str, title: str, p: Problem, images: list[str], messages: list[Message]) -> str:
+        """None on a third of the threads, a QAPage (as Q&A-mode forums emit it) or a DiscussionForumPosting."""
+        kind = (n // 10) % 3
+        if kind == 0:
+            return ""
+        site = url.split("/d/")[0]
+
+        def item(schema_type: str, number: int, m: Message) -> dict:
+            text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", m.body))).strip()
+            return {"@type": schema_type, "text": text, "dateCreated": _when(n, m.hours).isoformat() + "Z",
+                    "upvoteCount": m.likes, "url": f"{url}/{number}",
+                    "author": {"@type": "Person", "name": m.user, "url": f"{site}/u/{m.user}"}}
+
+        first, replies = item("Question", 1, messages[0]), list(enumerate(messages, 1))[1:]
+        if kind == 1:
+            question = {**first, "name": title, "text": p.question, "answerCount": len(replies),
+                        "acceptedAnswer": [item("Answer", k, m) for k, m in replies if m.accepted][0],
+                        "suggestedAnswer": [item("Answer", k, m) for k, m in replies if not m.accepted]}
+            return _json_ld({"@context": "https://schema.org", "@type": "QAPage", "mainEntity": question})
+        posting = {"@context": "https://schema.org", "@type": "DiscussionForumPosting", "headline": title,
+                   "text": first["text"], "url": url, "datePublished": first["dateCreated"], "author": first["author"],
+                   "interactionStatistic": {"@type": "InteractionCounter",
+                                            "interactionType": "https://schema.org/CommentAction",
+                                            "userInteractionCount": len(replies)},
+                   "comment": [item("Comment", k, m) for k, m in replies]}
+        if images:
+            posting["image"] = images[0]
+        return _json_ld(posting)
+
+    def hidden_solution(self, n: int, subject: str) -> PageRecord:
+        """A problem-of-the-week page: a Problem heading, then the solution hidden until the reader asks
+        for it, in a spoiler box (after a hint spoiler), a closed <details>, or a block with the
+        `hidden` attribute that a "Show solution" link reveals."""
+        host, week = HOSTS["hidden_solution"], n // 10 + 1
+        path = f"/potw/{subject}/week-{n}.html"
+        p = self.problem(subject, (n // 10) % 4 != 3)  # a text-only problem every fourth week
+        img, images = "", []
+        if p.diagram:
+            name = self.site.add_image(host, f"/potw/{subject}/img", p, self.rng)
+            img = f'<p class="fig"><img src="img/{name}" alt="" width="360" height="260"></p>'  # relative
+            images = [self.site.url(host, f"/potw/{subject}/img/{name}")]
+        solution = f"{_steps_html(p)}<p>The answer is {_e(p.answer)}.</p>"
+        toggle = "var b=this.nextElementSibling;b.style.display=b.style.display==='none'?'':'none'"
+        style = (n // 10) % 3
+        if style == 0:
+            statement = f"<h2>Problem</h2><p>{_e(p.question)}</p>{img}"
+            hidden = f"""<div class="spoiler"><button type="button" class="spoiler-btn" onclick="{toggle}">Hint</button>
+<div class="spoiler-body" style="display:none"><p>Write down the formula that links the quantities you are
+given before you substitute any numbers.</p></div></div>
+<h2>Solution</h2>
+<div class="spoiler"><button type="button" class="spoiler-btn" onclick="{toggle}">Show</button>
+<div class="spoiler-body" style="display:none">{solution}</div></div>"""
+        elif style == 1:
+            statement = f"<h3>Problem</h3><p>{_e(p.question)}</p>{img}"
+            hidden = f"<details><summary>Solution</summary>{solution}</details>"
+        else:
+            reveal = f"document.getElementById('solution-{n}').hidden=false;return false"
+            statement = f"<p><strong>Problem.</strong> {_e(p.question)}</p>{img}"
+            hidden = f"""<p><a href="#solution-{n}" class="reveal-link" onclick="{reveal}">Show solution</a></p>
+<div id="solution-{n}" hidden>{solution}</div>"""
+        body = f"""<h1>Problem of the week {week}: {subject}</h1>
+<p class="byline">Posted in {subject.title()} &middot; {_when(n):%d %B %Y}</p>
+<div class="entry-content">{statement}
+<p>Try it yourself first: the solution is below.</p>
+{hidden}</div>
+<p class="entry-meta">Filed under {subject}, weekly problems.</p>"""
+        self.site.write(host, path, _chrome(f"Problem of the week {week}", body, "Weekly Problems", self.rng))
+        return PageRecord(self.site.url(host, path), "hidden_solution", subject, [_qa(p, images)])
+
+    def answer_key(self, n: int, subject: str) -> PageRecord:
+        """An exercise set with an answer key at the end, matched by number, giving answers only: a
+        table, a compact one-line list, or a numbered list; the exercises are a numbered list,
+        numbered paragraphs, or "Exercise k" headings."""
+        host, path = HOSTS["answer_key"], f"/{subject}/exercise-set-{n}.html"
+        problems = [self.problem(subject, i != 1) for i in range(3)]
+        style = (n // 10) % 3
+        qas, exercises = [], []  # exercises: (statement, figure) as HTML
+        for i, p in enumerate(problems, 1):
+            figure, images = "", []
+            if p.diagram:
+                name = self.site.add_image(host, f"/{subject}/figures", p, self.rng)
+                figure = (f'<figure><img src="figures/{name}" alt="Figure {i}">'
+                          f'<figcaption>Figure {i}</figcaption></figure>')
+                images = [self.site.url(host, f"/{subject}/figures/{name}")]
+            exercises.append((_e(p.question), figure))
+            qas.append(_qa(p, images, worked=False))
+        answers = [_e(p.answer) for p in problems]
+        if style == 0:
+            listed = '<ol class="ex-list">' + "".join(f"<li>{q}{fig}</li>" for q, fig in exercises) + "</ol>"
+            rows = "".join(f"<tr><td>{i}</td><td>{a}</td></tr>" for i, a in enumerate(answers, 1))
+            key = f'<h2>Answers</h2><table class="key"><tr><th>No.</th><th>Answer</th></tr>{rows}</table>'
+        elif style == 1:
+            listed = "".join(f'<div class="ex"><p><b>{i}.</b> {q}</p>{fig}</div>'
+                             for i, (q, fig) in enumerate(exercises, 1))
+            key = ('<h2>Answer key</h2><p class="key">'
+                   + " &nbsp;&nbsp; ".join(f"<b>{i}.</b> {a}" for i, a in enumerate(answers, 1)) + "</p>")
+        else:
+            listed = "".join(f"<h3>Exercise {i}</h3><p>{q}</p>{fig}" for i, (q, fig) in enumerate(exercises, 1))
+            key = ('<h3>Answers to the exercises</h3><ol class="key">'
+                   + "".join(f"<li>{a}</li>" for a in answers) + "</ol>")
+        body = f"""<h1>{subject.title()}: exercise set {n}</h1>
+<p class="lead">Work through the exercises, then check your results against the key at the end of the page.</p>
+{listed}
+<hr>
+{key}
+<p class="small">Found a mistake in the key? Let us know.</p>"""
+        self.site.write(host, path, _chrome(f"{subject.title()} exercise set {n}", body, "Exercise Bank", self.rng))
+        return PageRecord(self.site.url(host, path), "answer_key", subject, qas)
+
     # ---- noise -----------------------------------------------------------------------
     def noise(self, n: int, kind: str) -> PageRecord:
         host = HOSTS[kind]
@@ -295,13 +591,15 @@ window.addEventListener('load', function () {{
             self.site.write(host, "/static/placeholder.gif", PLACEHOLDER_GIF)
         pages = []
         for n in range(self.content_pages):
-            layout = LAYOUTS[n % len(LAYOUTS)]
-            subject = SUBJECTS[(n // len(LAYOUTS)) % len(SUBJECTS)]
+            layout = LAYOUT_CYCLE[n % len(LAYOUT_CYCLE)]
+            subject = SUBJECTS[(n // len(LAYOUT_CYCLE)) % len(SUBJECTS)]
             pages.append(getattr(self, layout)(n, subject))
         content = list(pages)
         for n in range(max(3, self.content_pages // 8)):
             pages.append(self.noise(n, ("shop", "news", "video")[n % 3]))
-        static_layouts = [p for p in content if p.layout in ("worksheet", "textbook") and p.qas[0]["question_images"]]
+        # Pages whose figures are referred to relatively: a copy elsewhere still shows them.
+        static_layouts = [p for p in content if p.layout in ("worksheet", "textbook", "answer_key", "hidden_solution")
+                          and p.qas[0]["question_images"]]
         for original in static_layouts[: max(2, self.content_pages // 8)]:
             pages.append(self.mirror(original))
         illustrated = [p for p in content if p.layout in ("forum", "qa") and p.qas[0]["question_images"]]
@@ -375,7 +673,7 @@ def _perturb(png: bytes, rng: random.Random) -> bytes:
 
 def generate(root: Path, port: int, content_pages: int = 120, seed: int = 7, seed_fraction: float = 0.45) -> dict:
     """Write the site, its ground truth and the demo seeds under root; return the manifest."""
-    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 4}
+    params = {"port": port, "content_pages": content_pages, "seed": seed, "seed_fraction": seed_fraction, "format": 5}
     manifest_path = root / "ground_truth.json"
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import re
 import urllib.request
 from collections import Counter
 
@@ -36,7 +37,8 @@ def test_corpus_has_the_required_variety(corpus):
     pages = manifest["pages"]
     assert len(pages) >= 150
     layouts = Counter(p["layout"] for p in pages)
-    assert set(layouts) >= {"forum", "worksheet", "qa", "textbook", "tutor", "shop", "news", "video", "mirror"}
+    assert set(layouts) >= {"forum", "worksheet", "qa", "textbook", "tutor", "thread", "answer_key", "qa_microdata",
+                            "hidden_solution", "shop", "news", "video", "mirror"}
     assert {p["subject"] for p in pages} == set(SUBJECTS) and len(SUBJECTS) >= 5
     assert all(p["duplicate_of"] in {q["url"] for q in pages} for p in pages if p["layout"] == "mirror")
     assert sorted(p["fault"] for p in pages if p["fault"]) == ["http_500", "timeout"]
@@ -46,6 +48,64 @@ def test_corpus_has_the_required_variety(corpus):
     html = "".join(f.read_text() for f in (root / "site" / "qa.localhost").rglob("*.html"))
     assert 'data-src="/img/' in html  # lazy images
     assert 'src="img/' in "".join(f.read_text() for f in (root / "site" / "worksheets.localhost").rglob("*.html"))
+
+
+def page_html(root, page):
+    host, path = page["url"].split("//", 1)[1].split("/", 1)
+    target = root / "site" / host.split(":")[0] / path
+    return (target if target.suffix == ".html" else target / "index.html").read_text()
+
+
+def test_microdata_pages_accept_neither_the_first_nor_the_top_voted_answer(corpus):
+    root, manifest = corpus
+    pages = [p for p in manifest["pages"] if p["layout"] == "qa_microdata"]
+    assert pages
+    for page in pages:
+        html = page_html(root, page)
+        assert 'itemtype="https://schema.org/QAPage"' in html and 'itemtype="https://schema.org/Question"' in html
+        answers = re.findall(r'data-score="(\d+)" itemprop="(\w+)"', html)
+        roles = [role for _, role in answers]
+        top = max(answers, key=lambda a: int(a[0]))
+        assert roles.count("acceptedAnswer") == 1 and roles[0] != "acceptedAnswer" and top[1] != "acceptedAnswer"
+        accepted = html.split('itemprop="acceptedAnswer"', 1)[1].split('itemprop="suggestedAnswer"', 1)[0]
+        assert page["qas"][0]["answer"] in accepted and "Accepted" not in re.sub(r"<[^>]+>", "", accepted)
+        assert 'aria-label="' in html and 'itemprop="upvoteCount"' in html
+
+
+def test_threads_mark_the_solution_only_in_attributes(corpus):
+    root, manifest = corpus
+    pages = [p for p in manifest["pages"] if p["layout"] == "thread"]
+    json_ld = set()
+    for page in pages:
+        html = page_html(root, page)
+        text = re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
+        assert not re.search(r"accepted|solution|solved", text, re.I)
+        assert re.search(r'(title|aria-label)="(Accepted solution|Marked as solution)"', html)
+        for block in re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S):
+            data = json.loads(block)
+            json_ld.add(data["@type"])
+            if data["@type"] == "QAPage":
+                assert page["qas"][0]["answer"] in data["mainEntity"]["acceptedAnswer"]["text"]
+    assert json_ld == {"QAPage", "DiscussionForumPosting"} and len(pages) > 3
+
+
+def test_answer_keys_and_hidden_solutions(corpus):
+    root, manifest = corpus
+    keys = [p for p in manifest["pages"] if p["layout"] == "answer_key"]
+    assert keys and all(len(p["qas"]) == 3 and all(qa["solution"] == "" for qa in p["qas"]) for p in keys)
+    for page in keys:
+        key = re.split(r"<h[23]>Answer", page_html(root, page))[1]
+        assert all(qa["answer"] in key for qa in page["qas"])
+    hidden = Counter()
+    for page in (p for p in manifest["pages"] if p["layout"] == "hidden_solution"):
+        html = page_html(root, page)
+        solution = html.split("</summary>" if "<details>" in html else " hidden>" if " hidden>" in html
+                              else '<h2>Solution</h2>', 1)[1]
+        assert page["qas"][0]["answer"] in solution
+        hidden["details" if "<details>" in html else "hidden" if " hidden>" in html else "spoiler"] += 1
+        if 'class="spoiler"' in html:
+            assert 'style="display:none">' in solution
+    assert set(hidden) == {"spoiler", "details", "hidden"}
 
 
 def test_seeds_include_a_broken_file(corpus):
@@ -68,6 +128,7 @@ def test_server_serves_by_host_with_faults(corpus):
         assert page["qas"][0]["answer"] in solution["html"]
         broken = next(p for p in manifest["pages"] if p["fault"] == "http_500")
         broken_path = broken["url"].split(":18099", 1)[1]
-        assert fetch(f"http://forum.localhost:{port}{broken_path}", policy, timeout_s=5, max_bytes=10**6).status == 500
+        broken_host = broken["url"].split("//", 1)[1].split(":")[0]
+        assert fetch(f"http://{broken_host}:{port}{broken_path}", policy, timeout_s=5, max_bytes=10**6).status == 500
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/../../etc/passwd", timeout=5)
