@@ -9,10 +9,10 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from runtime.tables import Tables
+from sampleweb.realweb import finds
 from udfs.urls import normalize
 
 TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
-MATCH_DICE = 0.8
 
 
 def tokens(text: str) -> list[str]:
@@ -83,17 +83,23 @@ def score(tables: Tables, sample_web_dir: Path, tracking_params: list[str]) -> S
                 continue
             expected.setdefault(" ".join(tokens(qa["question"])), qa)  # a mirrored copy is the same QA
     predicted = tables.read("final_qas").where(F.col("status") == "ok").select("question", "answer", "image_sha256").collect()
-    final_words = {" ".join(tokens(row["question"])) for row in predicted}
-    removed = sum(1 for words, original in planted.items() if words not in final_words or (original and original not in final_words))
+    # The real-web corpus's rule: a question is found by one that holds most of its words
+    # and is not a whole page (`sampleweb.realweb.finds`).
+    final = [row["question"] for row in predicted]
+
+    def kept(words: str) -> bool:
+        return any(finds(words, question) for question in final)
+
+    removed = sum(1 for words, original in planted.items() if not kept(words) or (original and not kept(original)))
     unmatched = dict(expected)
     matched = answers = images = 0
     for row in predicted:
         best_key, best = None, 0.0
         for key, qa in unmatched.items():
-            similarity = dice(row["question"], qa["question"])
+            similarity = finds(qa["question"], row["question"])
             if similarity > best:
                 best_key, best = key, similarity
-        if best_key is None or best < MATCH_DICE:
+        if best_key is None:
             continue
         qa = unmatched.pop(best_key)
         matched += 1

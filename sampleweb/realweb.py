@@ -78,9 +78,11 @@ def _holds(truth: Counter, got: Counter) -> float:
     return sum((truth & got).values()) / max(1, sum(truth.values()))
 
 
-def finds(truth_question: str, question: str) -> bool:
+def finds(truth_question: str, question: str) -> float:
+    """How much of a ground-truth question an extracted one holds (0: it does not find it)."""
     truth, got = words(truth_question), words(question)
-    return _holds(truth, got) >= 0.6 and sum(got.values()) <= 3 * sum(truth.values()) + 60
+    held = _holds(truth, got)
+    return held if held >= 0.6 and sum(got.values()) <= 3 * sum(truth.values()) + 60 else 0.0
 
 
 def _image_key(src: str) -> str:
@@ -107,7 +109,7 @@ def score(pages: list[dict], extracted: dict[str, list[dict]]) -> dict:
             matching = [i for i, pair in enumerate(pairs) if finds(qa["question"], pair["question"])]
             for i in matching:
                 hit[i] = True
-            best = max(matching, key=lambda i: _holds(words(qa["question"]), words(pairs[i]["question"])), default=None)
+            best = max(matching, key=lambda i: finds(qa["question"], pairs[i]["question"]), default=None)
             pair = pairs[best] if best is not None else None
             answer = ANSWER_LABEL.sub("", qa["answer"]) if qa["answer"] else None
             records.append({

@@ -290,7 +290,7 @@ def _lead(nodes: list[dict], title: str | None) -> Segment | None:
     start = next((i + 1 for i, n in enumerate(nodes) if title and n["kind"] == "heading" and n["text"] == title), 0)
     lead = _body(nodes[start:])
     lead.texts = [t for t in lead.texts if len(t) >= 25]
-    return lead if len(lead.text) >= 80 and QUESTION_CUE.search(lead.text) else None
+    return lead if len(lead.text) >= 40 and QUESTION_CUE.search(lead.text) else None
 
 
 # ---- 3. problem pages ---------------------------------------------------------------------
@@ -316,7 +316,7 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
     current: Segment | None = None
     for node in nodes[:split]:
         match = Q_ANCHOR.match(node["text"]) if node["kind"] != "image" else None
-        number = NUMBERED.match(node["text"]) if node["kind"] == "list_item" else None
+        number = NUMBERED.match(node["text"]) if node["kind"] in ("list_item", "text") else None
         if match and match.group(1):
             current = problems.setdefault(match.group(1), Segment())
             if match.group(2):
@@ -334,6 +334,12 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
     for node in nodes[split + 1:]:
         if node["kind"] == "heading":
             break
+        key = _answer_key(node)
+        if key:
+            for number, answer in key.items():
+                solutions.setdefault(number, Segment([answer]))
+            current = None
+            continue
         match = NUMBERED.match(node["text"]) if node["kind"] != "image" else None
         anchor = S_ANCHOR.match(node["text"]) if node["kind"] != "image" else None
         key = (match and match.group(1)) or (anchor and anchor.group(1))
@@ -345,6 +351,24 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
         elif current is not None and node["block"] == block:
             current.add(node)
     return [Pair(problems[k], solutions[k], "solutions-section") for k in problems if k in solutions and problems[k].text]
+
+
+KEY_ROW = re.compile(r"^\|\s*(\d+)\s*[.)]?\s*\|\s*(.+?)\s*\|?$")
+KEY_ITEM = re.compile(r"(?:^|\s)(\d+)\s*[.)]\s+")
+
+
+def _answer_key(node: dict) -> dict[str, str]:
+    """{number: answer} from a key written as a table ("| 1 | 42 |") or on one line
+    ("1. 42  2. (B)  3. 7 cm"); empty for anything else."""
+    if node["kind"] == "table":
+        rows = [KEY_ROW.match(line.strip()) for line in node["text"].splitlines()]
+        return {m.group(1): m.group(2).replace(" | ", "; ") for m in rows if m}
+    if not _is_text(node):
+        return {}
+    parts = KEY_ITEM.split(node["text"])
+    if len(parts) < 5 or parts[0].strip():
+        return {}
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
 
 
 def _question_start(node: dict, numbered: set[str]) -> re.Match | None:
