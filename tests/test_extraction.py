@@ -41,37 +41,34 @@ def test_textbook_example_with_collapsed_solution_stops_at_its_block():
     [pair] = extract_pairs(tree)
     assert pair.pattern == "anchored"
     assert pair.question.text == "Calculate the current through a 6 ohm resistor on 12 V."
-    assert pair.solution.text == "I = V / R = 12 / 6. Answer: 2 A"
+    assert pair.solution.text == "I = V / R = 12 / 6.\nAnswer: 2 A"
 
 
-def test_forum_takes_the_accepted_post_not_the_first_reply():
+def post(kind, text="", post=0, src=None, level=0):
+    return {**node(kind, text, src=src, level=level), "post": post}
+
+
+def test_thread_takes_the_accepted_post_not_the_first_or_the_top_voted_reply():
     tree = [
-        node("heading", "Need help with a question", level=1),
-        node("text", "student7 · posted 3 days ago", block=1),
-        node("text", "How many moles are in 36 g of water? The molar mass is 18 g/mol.", block=1),
-        node("image", block=1, src="http://f/img/beaker.png"),
-        node("text", "Thanks in advance!", block=1),
-        node("text", "I think it is 42. Answer: 42 mol", block=2),
-        node("text", "✔ Solution", block=3),
-        node("text", "tutor_2", block=3),
-        node("text", "n = m / M = 36 / 18.", block=3),
-        node("text", "Answer: 2 mol", block=3),
+        post("heading", "Need help with a question", level=1),
+        post("text", "student7", post=1),
+        post("text", "How many moles are in 36 g of water? The molar mass is 18 g/mol.", post=1),
+        post("image", post=1, src="http://f/img/beaker.png"),
+        post("text", "I think it is 42. Answer: 42 mol", post=2),
+        post("text", "n = m / M = 36 / 18.", post=3),
+        post("text", "Answer: 2 mol", post=3),
     ]
-    [pair] = extract_pairs(tree)
-    assert pair.pattern == "posts"
-    assert pair.question.text == "How many moles are in 36 g of water? The molar mass is 18 g/mol."
+    posts = [{"post": 1}, {"post": 2, "votes": 9}, {"post": 3, "votes": 1, "accepted": True}]
+    [pair] = extract_pairs(tree, posts)
+    assert pair.pattern == "thread"
+    assert pair.question.texts == ["Need help with a question", "student7",
+                                   "How many moles are in 36 g of water? The molar mass is 18 g/mol."]
     assert pair.question.images == ["http://f/img/beaker.png"]
     assert final_answer(pair.solution.text) == "2 mol"
-
-
-def test_qa_page_without_accepted_answer_takes_first_stated_answer():
-    tree = [
-        node("text", "What is the area of a circle of radius 2 m? Use pi = 3.14.", block=1),
-        node("text", "Great question, following.", block=2),
-        node("text", "A = pi r^2 = 12.56. Final answer: 12.56 m^2", block=3),
-    ]
-    [pair] = extract_pairs(tree)
-    assert final_answer(pair.solution.text) == "12.56 m^2"
+    # Without an accepted mark, the top-voted reply.
+    posts[2]["accepted"] = False
+    [pair] = extract_pairs(tree, posts)
+    assert final_answer(pair.solution.text) == "42 mol"
 
 
 def test_pages_without_problems_give_nothing():

@@ -409,12 +409,14 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
     nodes = _split_inline(nodes)
     numbered = _numbered_kinds(nodes)
     starts = [i for i, n in enumerate(nodes) if _question_start(n, numbered)]
-    if len(starts) == 1:
-        preamble = _preamble(nodes, starts[0])
+    # A page's only problem may build on a figure set out above it (a shared preamble).
+    preamble = _preamble(nodes, starts[0]) if len(starts) == 1 else Segment()
+    if not preamble.images:
+        preamble = Segment()
     pairs: list[Pair] = []
     question: Segment | None = None
     solution: Segment | None = None
-    hint = False
+    hint, solution_block = False, 0
     for node in nodes:
         text = node["text"] if _is_text(node) else ""
         start = _question_start(node, numbered)
@@ -422,8 +424,7 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
             if question is not None and question.text:
                 pairs.append(Pair(question, solution or Segment(), "anchored"))
             question, solution, hint = Segment(), None, False
-            if len(starts) == 1:
-                question = Segment(list(preamble.texts), list(preamble.images))
+            question = Segment(list(preamble.texts), list(preamble.images))
             if start.group(2) and not start.group(2).isdigit():
                 question.texts.append(start.group(2))
             continue
@@ -439,8 +440,12 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
             hint = True
             continue
         solution_anchor = S_ANCHOR.match(text) if text and _solution_start(node) else None
+        if solution is not None and node["block"] != solution_block:
+            pairs.append(Pair(question, solution, "anchored")) if question.text else None
+            question, solution = None, None  # a solution ends with the section it sits in
+            continue
         if solution_anchor and solution is None:
-            solution, hint = Segment(), False
+            solution, hint, solution_block = Segment(), False, node["block"]
             if solution_anchor.group(2):
                 solution.texts.append(solution_anchor.group(2) if not node.get("inline") else text)
             continue
