@@ -8,7 +8,7 @@
 (options) => {
   const RASTER_MIN_SIDE = (options && options.rasterMinSide) || 0;  // 0: no rasterising
   const RASTER_MAX = (options && options.rasterMax) || 0;
-  const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "FORM", "BUTTON", "SELECT",
+  const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "BUTTON", "SELECT",
                         "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
   const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
   const CHROME_ROLES = new Set(["navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"]);
@@ -22,6 +22,13 @@
                               "UL", "OL", "DL", "DT", "DD", "PRE", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DETAILS",
                               "SUMMARY", "TR", "TD", "TH", "HR", "CENTER", "ADDRESS"]);
   const CONTAINER_TAGS = new Set(["ARTICLE", "SECTION", "DETAILS", "LI", "BLOCKQUOTE"]);
+  // Boilerplate that sits inside articles too: share bars, author boxes, newsletter sign-ups, teasers.
+  const ARTICLE_CHROME_NAME = /(^|[-_ ])(share|sharing|social|sharebar|share-?buttons|newsletter|subscribe|subscription|signup|author-?(box|bio|info|card)|about-?the-?author|byline|related|related-?(posts?|articles?|stories|content|links)|more-?(stories|articles|posts)|read-?(more|next)|recommended|recommendations|most-?(read|popular|viewed)|trending|tags|tag-?list|post-?tags|breadcrumbs?)([-_ ]|$)/i;
+  const COMMENTS_NAME = /(^|[-_ ])(comments?|commentlist|comment-?list|comments-?(area|section|wrap|container)|responses|disqus(_thread)?)([-_ ]|$)/i;
+  const COMMENTS_HEADING = /^\W*\d*\W*(comments?|responses?|replies|leave a (comment|reply)|kommentare?|comentarios?|commentaires?|commenti|коммент|评论|留言|コメント)/i;
+  const RELATED_HEADING = /^\W*(related|more (from|on|in|stories|articles|news|like this)|read (more|next|also)|also read|see also|you (may|might) (also )?like|recommended|most (read|popular|viewed)|trending|top stories|latest (news|stories|articles)|popular (posts|articles)|similar (threads|topics|questions|posts)|related questions|linked|hot network questions)\b/i;
+  // Posts of a discussion (answers, replies) are what a Q&A or forum page is about.
+  const POST_NAME = /(^|[-_ ])(answers?|question|thread|topic|forum|discussion|messages?)([-_ ]|$)/i;
 
   const nodes = [];
   const containers = new Map();
@@ -52,8 +59,56 @@
     return total > 0 && linked / total > 0.6 && total - linked < 300;
   }
 
+  function threadPage() {
+    const types = Array.from(document.querySelectorAll('script[type="application/ld+json"]'), (s) => s.textContent).join(" ") +
+      " " + Array.from(document.querySelectorAll("[itemtype]"), (e) => e.getAttribute("itemtype")).join(" ");
+    if (/QAPage|DiscussionForumPosting|schema\.org\/(Question|Answer)|"@type"\s*:\s*"(Question|Answer)"/.test(types)) return true;
+    const canonical = document.querySelector('link[rel="canonical"]');
+    const og = document.querySelector('meta[property="og:url"]');
+    return [location.href, canonical && canonical.href, og && og.content].some((url) => {
+      try {
+        const u = new URL(url, location.href);
+        return /\/(forums?|boards?|threads?|topics?|questions?|discussions?|community|t|d)\/|viewtopic|showthread/i.test(u.pathname + u.search);
+      } catch (e) { return false; }
+    });
+  }
+
+  function headingText(el) {
+    const h = el.querySelector("h1, h2, h3, h4, h5, h6, [role=heading]");
+    if (!h) return "";
+    // Only a heading that opens the block names it.
+    const before = clean((el.innerText || el.textContent || "")).indexOf(clean(h.innerText || h.textContent || ""));
+    return before >= 0 && before < 40 ? clean(h.innerText || h.textContent || "") : "";
+  }
+
+  // The comment section under an article, not the posts of a thread: the page is no
+  // thread, the section sits in no post or answer, and an article outside it stays.
+  function articleComments(el) {
+    if (isThread) return false;
+    const named = COMMENTS_NAME.test(nameOf(el));
+    if (!named && !(["SECTION", "DIV", "ASIDE", "OL", "UL"].includes(el.tagName) && COMMENTS_HEADING.test(headingText(el)))) return false;
+    for (let up = el.parentElement; up && up !== root; up = up.parentElement) {
+      if (POST_NAME.test(nameOf(up))) return false;
+    }
+    const own = (el.innerText || "").length;
+    return rootTextLength - own > Math.max(500, 0.3 * own);
+  }
+
+  // "Related stories", "More from ...": a section headed so, mostly links.
+  function relatedSection(el) {
+    if (!["SECTION", "DIV", "ASIDE", "UL", "OL", "NAV"].includes(el.tagName)) return false;
+    if (!RELATED_HEADING.test(headingText(el))) return false;
+    const links = el.getElementsByTagName("a");
+    let linked = 0;
+    for (const a of links) linked += clean(a.textContent).length;
+    const total = clean(el.innerText || "").length;
+    return links.length >= 2 && total < 0.4 * rootTextLength && linked / Math.max(1, total) > 0.3;
+  }
+
   function isChrome(el) {
     if (linkList(el)) return true;
+    if (articleComments(el) || relatedSection(el)) return true;
+    if (ARTICLE_CHROME_NAME.test(nameOf(el)) && (el.innerText || "").length < 0.2 * rootTextLength && !el.querySelector("h1")) return true;
     if (el.closest("article") && el.tagName !== "ASIDE") return false;
     if (CHROME_TAGS.has(el.tagName)) return true;
     if (CHROME_ROLES.has(el.getAttribute("role") || "")) return true;
@@ -69,6 +124,19 @@
 
   function collapsibleSolution(el) {
     return (el.tagName === "DETAILS") || COLLAPSIBLE_NAME.test(nameOf(el));
+  }
+
+  // Hidden running text (an inactive tab, a body shown by a script) is content the page holds;
+  // hidden menus and dialogs are mostly links or short.
+  function hiddenProse(el) {
+    if (!BLOCK_TAGS.has(el.tagName)) return false;
+    const paragraphs = el.querySelectorAll("p");
+    if (paragraphs.length < 2) return false;
+    let prose = 0;
+    for (const p of paragraphs) prose += clean(p.textContent).length;
+    let linked = 0;
+    for (const a of el.getElementsByTagName("a")) linked += clean(a.textContent).length;
+    return prose >= 400 && linked < 0.3 * prose;
   }
 
   function flush() {
@@ -156,6 +224,8 @@
         if (node) { flush(); bufferCtx = null; nodes.push(node); }
         continue;
       }
+      // Forms are skipped, unless one wraps the page's content (ASP.NET pages, moderation forms around a thread).
+      if (tag === "FORM" && clean(child.innerText || "").length < 500) continue;
       if (SKIP.has(tag)) {
         // MathJax 2 keeps TeX in <script type="math/tex">.
         if (tag === "SCRIPT" && /math\/tex/.test(child.type || "")) buffer.push(` $${child.textContent}$ `);
@@ -166,7 +236,7 @@
       let collapsed = ctx.collapsed;
       if (!visible(child) && !ctx.collapsed) {
         const insideClosedDetails = child.closest("details:not([open])");
-        if (!(insideClosedDetails || collapsibleSolution(child))) continue;
+        if (!(insideClosedDetails || collapsibleSolution(child) || hiddenProse(child))) continue;
         collapsed = true;
       }
       if (tag === "BR") { buffer.push("\n"); continue; }
@@ -218,6 +288,7 @@
 
   const root = document.querySelector("main, [role=main]") || document.body;
   const rootTextLength = root ? root.innerText.length : 0;
+  const isThread = threadPage();
   if (root) walk(root, { kind: "text", level: 0, collapsed: false, block: 0 });
   flush();
   return { title: document.title || "", nodes };
