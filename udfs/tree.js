@@ -158,21 +158,79 @@
     return best;
   }
 
+  // Lazy loaders put a blank in `src` until the picture scrolls into view.
+  function placeholder(value) {
+    if (!value) return true;
+    if (/^data:/i.test(value)) return !/^data:image\/(png|jpe?g|webp);base64,/i.test(value) || value.length < 400;
+    const file = value.split(/[?#]/)[0].split("/").pop();
+    return /(^|[_.-])(spacer|blank|placeholder|transparent|pixel|1x1|lazy|lazyload|loading|loader)([_.-]|$)/i.test(file);
+  }
+
   // The image a reader would get: lazy-loading attributes first (their `src` is a
-  // placeholder), then <picture> sources and srcset (the largest), then src.
-  function imageSource(img) {
-    for (const attr of ["data-src", "data-lazy-src", "data-original", "data-url"]) {
+  // placeholder), then <picture> sources and srcset (the largest), then src, then
+  // the <img> of a <noscript> fallback beside it.
+  function imageSource(img, fallback = true) {
+    for (const attr of ["data-src", "data-lazy-src", "data-original", "data-lazy", "data-actualsrc", "data-hi-res-src", "data-url"]) {
       const value = img.getAttribute(attr);
-      if (value && !value.startsWith("data:image/gif")) return absolute(value);
+      if (value && !placeholder(value)) return absolute(value);
     }
     const sources = img.parentElement && img.parentElement.tagName === "PICTURE"
       ? Array.from(img.parentElement.querySelectorAll("source")) : [];
     for (const candidate of [...sources, img]) {
-      const best = largest(candidate.getAttribute("data-srcset") || candidate.getAttribute("srcset"));
-      if (best) return absolute(best);
+      const best = largest(candidate.getAttribute("data-lazy-srcset") || candidate.getAttribute("data-srcset") || candidate.getAttribute("srcset"));
+      if (best && !placeholder(best)) return absolute(best);
     }
     const src = img.getAttribute("src");
-    return src ? absolute(src) : null;
+    if (src && !placeholder(src)) return absolute(src);
+    const backup = fallback && noscriptImage(img);
+    if (backup) return imageSource(backup, false);
+    return src && /^data:image\/(png|jpe?g|webp);base64,/i.test(src) ? src : null;
+  }
+
+  // `<img class=lazy src=spacer.gif><noscript><img src=real></noscript>`: with scripts
+  // on, the noscript's content is text; parsed, it names the real picture.
+  function noscriptImage(img) {
+    let anchor = img;
+    while (anchor.parentElement && !anchor.nextElementSibling && ["PICTURE", "A", "SPAN"].includes(anchor.parentElement.tagName)) anchor = anchor.parentElement;
+    for (const near of [anchor.nextElementSibling, anchor.previousElementSibling]) {
+      if (near && near.tagName === "NOSCRIPT") {
+        const parsed = new DOMParser().parseFromString(near.textContent || near.innerHTML, "text/html").querySelector("img");
+        if (parsed) return parsed;
+      }
+    }
+    return null;
+  }
+
+  // Side in CSS pixels from attributes, or from layout once the picture has loaded.
+  function imageSize(img) {
+    const w = parseFloat(img.getAttribute("width")), h = parseFloat(img.getAttribute("height"));
+    if (w > 0 && h > 0) return { w, h };
+    if (img.complete && img.naturalWidth > 0) {
+      const box = img.getBoundingClientRect();
+      return box.width > 0 ? { w: box.width, h: box.height } : { w: img.naturalWidth, h: img.naturalHeight };
+    }
+    return null;
+  }
+
+  // Formula images stand for TeX inline; a figure drawn by the same service (Asymptote,
+  // TikZ) or anything taller than a couple of text lines is a picture.
+  const DIAGRAM_SOURCE = /^\s*(\[asy\]|\\begin\{(tikzpicture|asy|picture|pspicture|circuitikz|xy)|\[tikz\])/i;
+  const PLAIN_FORMULA = /^\s*(\$|\\\(|\\\[|\\begin\{(equation|align|gather|multline|eqnarray|array|cases|matrix|pmatrix|bmatrix)|\\[a-z]+)/i;
+  function formulaImage(img, alt) {
+    if (!alt || !/math|formula|latex|equation/i.test(nameOf(img))) return false;
+    if (DIAGRAM_SOURCE.test(alt)) return false;
+    // A sentence describing a figure, not a formula.
+    if (alt.split(" ").length >= 8 && !/[\\^_=$]/.test(alt)) return false;
+    if (PLAIN_FORMULA.test(alt)) return true;
+    const size = imageSize(img);
+    const line = parseFloat(getComputedStyle(img.parentElement || img).fontSize) || 16;
+    return !size || size.h <= 2.5 * line;
+  }
+
+  // Tracking pixels, emoji, icons and small avatars.
+  function tinyImage(img) {
+    const size = imageSize(img);
+    return size !== null && Math.max(size.w, size.h) < 32;
   }
 
   function isSvgUrl(src) {
@@ -256,7 +314,8 @@
       if (tag === "IMG") {
         const src = imageSource(child);
         const alt = clean(child.getAttribute("alt") || "");
-        if (/math|formula|latex|equation/i.test(nameOf(child)) && alt) { buffer.push(` $${alt}$ `); continue; }
+        if (formulaImage(child, alt)) { buffer.push(/^\s*(\$|\\\(|\\\[|\\begin)/.test(alt) ? ` ${alt} ` : ` $${alt}$ `); continue; }
+        if (tinyImage(child)) continue;
         flush(); bufferCtx = null;
         const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, false) : null;
         if (raster) nodes.push(raster);
