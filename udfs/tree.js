@@ -163,7 +163,7 @@
     if (!value) return true;
     if (/^data:/i.test(value)) return !/^data:image\/(png|jpe?g|webp);base64,/i.test(value) || value.length < 400;
     const file = value.split(/[?#]/)[0].split("/").pop();
-    return /(^|[_.-])(spacer|blank|placeholder|transparent|pixel|1x1|lazy|lazyload|loading|loader)([_.-]|$)/i.test(file);
+    return /(^|[_.-])(spacer|blank|placeholder|transparent|pixel|1x1)([_.-]|$)/i.test(file);
   }
 
   // The image a reader would get: lazy-loading attributes first (their `src` is a
