@@ -8,7 +8,6 @@
 (options) => {
   const RASTER_MIN_SIDE = (options && options.rasterMinSide) || 0;  // 0: no rasterising
   const RASTER_MAX = (options && options.rasterMax) || 0;
-  // FORM is read: forum engines and whole ASP.NET pages sit inside one.
   const SKIP = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "TEMPLATE", "IFRAME", "BUTTON", "SELECT",
                         "INPUT", "TEXTAREA", "OBJECT", "EMBED", "VIDEO", "AUDIO", "CANVAS", "SVG", "HEAD"]);
   const CHROME_TAGS = new Set(["NAV", "HEADER", "FOOTER", "ASIDE"]);
@@ -22,6 +21,13 @@
                               "UL", "OL", "DL", "DT", "DD", "PRE", "BLOCKQUOTE", "FIGURE", "FIGCAPTION", "DETAILS",
                               "SUMMARY", "TR", "TD", "TH", "HR", "CENTER", "ADDRESS"]);
   const CONTAINER_TAGS = new Set(["ARTICLE", "SECTION", "DETAILS", "LI", "BLOCKQUOTE"]);
+  // Boilerplate that sits inside articles too: share bars, author boxes, newsletter sign-ups, teasers.
+  const ARTICLE_CHROME_NAME = /(^|[-_ ])(share|sharing|social|sharebar|share-?buttons|newsletter|subscribe|subscription|signup|author-?(box|bio|info|card)|about-?the-?author|byline|related|related-?(posts?|articles?|stories|content|links)|more-?(stories|articles|posts)|read-?(more|next)|recommended|recommendations|most-?(read|popular|viewed)|trending|tags|tag-?list|post-?tags|breadcrumbs?)([-_ ]|$)/i;
+  const COMMENTS_NAME = /(^|[-_ ])(comments?|commentlist|comment-?list|comments-?(area|section|wrap|container)|responses|disqus(_thread)?)([-_ ]|$)/i;
+  const COMMENTS_HEADING = /^\W*\d*\W*(comments?|responses?|replies|leave a (comment|reply)|kommentare?|comentarios?|commentaires?|commenti|коммент|评论|留言|コメント)/i;
+  const RELATED_HEADING = /^\W*(related|more (from|on|in|stories|articles|news|like this)|read (more|next|also)|also read|see also|you (may|might) (also )?like|recommended|most (read|popular|viewed)|trending|top stories|latest (news|stories|articles)|popular (posts|articles)|similar (threads|topics|questions|posts)|related questions|linked|hot network questions)\b/i;
+  // Posts of a discussion (answers, replies) are what a Q&A or forum page is about.
+  const POST_NAME = /(^|[-_ ])(answers?|question|thread|topic|forum|discussion|messages?)([-_ ]|$)/i;
 
 
   // ---- thread structure ---------------------------------------------------------------
@@ -213,8 +219,56 @@
     return total > 0 && linked / total > 0.6 && total - linked < 300;
   }
 
+  function threadPage() {
+    const types = Array.from(document.querySelectorAll('script[type="application/ld+json"]'), (s) => s.textContent).join(" ") +
+      " " + Array.from(document.querySelectorAll("[itemtype]"), (e) => e.getAttribute("itemtype")).join(" ");
+    if (/QAPage|DiscussionForumPosting|schema\.org\/(Question|Answer)|"@type"\s*:\s*"(Question|Answer)"/.test(types)) return true;
+    const canonical = document.querySelector('link[rel="canonical"]');
+    const og = document.querySelector('meta[property="og:url"]');
+    return [location.href, canonical && canonical.href, og && og.content].some((url) => {
+      try {
+        const u = new URL(url, location.href);
+        return /\/(forums?|boards?|threads?|topics?|questions?|discussions?|community|t|d)\/|viewtopic|showthread/i.test(u.pathname + u.search);
+      } catch (e) { return false; }
+    });
+  }
+
+  function headingText(el) {
+    const h = el.querySelector("h1, h2, h3, h4, h5, h6, [role=heading]");
+    if (!h) return "";
+    // Only a heading that opens the block names it.
+    const before = clean((el.innerText || el.textContent || "")).indexOf(clean(h.innerText || h.textContent || ""));
+    return before >= 0 && before < 40 ? clean(h.innerText || h.textContent || "") : "";
+  }
+
+  // The comment section under an article, not the posts of a thread: the page is no
+  // thread, the section sits in no post or answer, and an article outside it stays.
+  function articleComments(el) {
+    if (isThread) return false;
+    const named = COMMENTS_NAME.test(nameOf(el));
+    if (!named && !(["SECTION", "DIV", "ASIDE", "OL", "UL"].includes(el.tagName) && COMMENTS_HEADING.test(headingText(el)))) return false;
+    for (let up = el.parentElement; up && up !== root; up = up.parentElement) {
+      if (POST_NAME.test(nameOf(up))) return false;
+    }
+    const own = (el.innerText || "").length;
+    return rootTextLength - own > Math.max(500, 0.3 * own);
+  }
+
+  // "Related stories", "More from ...": a section headed so, mostly links.
+  function relatedSection(el) {
+    if (!["SECTION", "DIV", "ASIDE", "UL", "OL", "NAV"].includes(el.tagName)) return false;
+    if (!RELATED_HEADING.test(headingText(el))) return false;
+    const links = el.getElementsByTagName("a");
+    let linked = 0;
+    for (const a of links) linked += clean(a.textContent).length;
+    const total = clean(el.innerText || "").length;
+    return links.length >= 2 && total < 0.4 * rootTextLength && linked / Math.max(1, total) > 0.3;
+  }
+
   function isChrome(el) {
     if (linkList(el)) return true;
+    if (articleComments(el) || relatedSection(el)) return true;
+    if (ARTICLE_CHROME_NAME.test(nameOf(el)) && (el.innerText || "").length < 0.2 * rootTextLength && !el.querySelector("h1")) return true;
     if (el.closest("article") && el.tagName !== "ASIDE") return false;
     if (CHROME_TAGS.has(el.tagName)) return true;
     if (CHROME_ROLES.has(el.getAttribute("role") || "")) return true;
@@ -230,6 +284,19 @@
 
   function collapsibleSolution(el) {
     return (el.tagName === "DETAILS") || COLLAPSIBLE_NAME.test(nameOf(el));
+  }
+
+  // Hidden running text (an inactive tab, a body shown by a script) is content the page holds;
+  // hidden menus and dialogs are mostly links or short.
+  function hiddenProse(el) {
+    if (!BLOCK_TAGS.has(el.tagName)) return false;
+    const paragraphs = el.querySelectorAll("p");
+    if (paragraphs.length < 2) return false;
+    let prose = 0;
+    for (const p of paragraphs) prose += clean(p.textContent).length;
+    let linked = 0;
+    for (const a of el.getElementsByTagName("a")) linked += clean(a.textContent).length;
+    return prose >= 400 && linked < 0.3 * prose;
   }
 
   function flush() {
@@ -251,21 +318,79 @@
     return best;
   }
 
+  // Lazy loaders put a blank in `src` until the picture scrolls into view.
+  function placeholder(value) {
+    if (!value) return true;
+    if (/^data:/i.test(value)) return !/^data:image\/(png|jpe?g|webp);base64,/i.test(value) || value.length < 400;
+    const file = value.split(/[?#]/)[0].split("/").pop();
+    return /(^|[_.-])(spacer|blank|placeholder|transparent|pixel|1x1)([_.-]|$)/i.test(file);
+  }
+
   // The image a reader would get: lazy-loading attributes first (their `src` is a
-  // placeholder), then <picture> sources and srcset (the largest), then src.
-  function imageSource(img) {
-    for (const attr of ["data-src", "data-lazy-src", "data-original", "data-url"]) {
+  // placeholder), then <picture> sources and srcset (the largest), then src, then
+  // the <img> of a <noscript> fallback beside it.
+  function imageSource(img, fallback = true) {
+    for (const attr of ["data-src", "data-lazy-src", "data-original", "data-lazy", "data-actualsrc", "data-hi-res-src", "data-url"]) {
       const value = img.getAttribute(attr);
-      if (value && !value.startsWith("data:image/gif")) return absolute(value);
+      if (value && !placeholder(value)) return absolute(value);
     }
     const sources = img.parentElement && img.parentElement.tagName === "PICTURE"
       ? Array.from(img.parentElement.querySelectorAll("source")) : [];
     for (const candidate of [...sources, img]) {
-      const best = largest(candidate.getAttribute("data-srcset") || candidate.getAttribute("srcset"));
-      if (best) return absolute(best);
+      const best = largest(candidate.getAttribute("data-lazy-srcset") || candidate.getAttribute("data-srcset") || candidate.getAttribute("srcset"));
+      if (best && !placeholder(best)) return absolute(best);
     }
     const src = img.getAttribute("src");
-    return src ? absolute(src) : null;
+    if (src && !placeholder(src)) return absolute(src);
+    const backup = fallback && noscriptImage(img);
+    if (backup) return imageSource(backup, false);
+    return src && /^data:image\/(png|jpe?g|webp);base64,/i.test(src) ? src : null;
+  }
+
+  // `<img class=lazy src=spacer.gif><noscript><img src=real></noscript>`: with scripts
+  // on, the noscript's content is text; parsed, it names the real picture.
+  function noscriptImage(img) {
+    let anchor = img;
+    while (anchor.parentElement && !anchor.nextElementSibling && ["PICTURE", "A", "SPAN"].includes(anchor.parentElement.tagName)) anchor = anchor.parentElement;
+    for (const near of [anchor.nextElementSibling, anchor.previousElementSibling]) {
+      if (near && near.tagName === "NOSCRIPT") {
+        const parsed = new DOMParser().parseFromString(near.textContent || near.innerHTML, "text/html").querySelector("img");
+        if (parsed) return parsed;
+      }
+    }
+    return null;
+  }
+
+  // Side in CSS pixels from attributes, or from layout once the picture has loaded.
+  function imageSize(img) {
+    const w = parseFloat(img.getAttribute("width")), h = parseFloat(img.getAttribute("height"));
+    if (w > 0 && h > 0) return { w, h };
+    if (img.complete && img.naturalWidth > 0) {
+      const box = img.getBoundingClientRect();
+      return box.width > 0 ? { w: box.width, h: box.height } : { w: img.naturalWidth, h: img.naturalHeight };
+    }
+    return null;
+  }
+
+  // Formula images stand for TeX inline; a figure drawn by the same service (Asymptote,
+  // TikZ) or anything taller than a couple of text lines is a picture.
+  const DIAGRAM_SOURCE = /^\s*(\[asy\]|\\begin\{(tikzpicture|asy|picture|pspicture|circuitikz|xy)|\[tikz\])/i;
+  const PLAIN_FORMULA = /^\s*(\$|\\\(|\\\[|\\begin\{(equation|align|gather|multline|eqnarray|array|cases|matrix|pmatrix|bmatrix)|\\[a-z]+)/i;
+  function formulaImage(img, alt) {
+    if (!alt || !/math|formula|latex|equation/i.test(nameOf(img))) return false;
+    if (DIAGRAM_SOURCE.test(alt)) return false;
+    // A sentence describing a figure, not a formula.
+    if (alt.split(" ").length >= 8 && !/[\\^_=$]/.test(alt)) return false;
+    if (PLAIN_FORMULA.test(alt)) return true;
+    const size = imageSize(img);
+    const line = parseFloat(getComputedStyle(img.parentElement || img).fontSize) || 16;
+    return !size || size.h <= 2.5 * line;
+  }
+
+  // Tracking pixels, emoji, icons and small avatars.
+  function tinyImage(img) {
+    const size = imageSize(img);
+    return size !== null && Math.max(size.w, size.h) < 32;
   }
 
   function isSvgUrl(src) {
@@ -317,6 +442,8 @@
         if (node) { flush(); bufferCtx = null; nodes.push(node); }
         continue;
       }
+      // Forms are skipped, unless one wraps the page's content (ASP.NET pages, moderation forms around a thread).
+      if (tag === "FORM" && clean(child.innerText || "").length < 500) continue;
       if (SKIP.has(tag)) {
         // MathJax 2 keeps TeX in <script type="math/tex">.
         if (tag === "SCRIPT" && /math\/tex/.test(child.type || "")) buffer.push(` $${child.textContent}$ `);
@@ -327,7 +454,7 @@
       let collapsed = ctx.collapsed;
       if (!visible(child) && !ctx.collapsed) {
         const insideClosedDetails = child.closest("details:not([open])");
-        if (!(insideClosedDetails || collapsibleSolution(child))) continue;
+        if (!(insideClosedDetails || collapsibleSolution(child) || hiddenProse(child))) continue;
         collapsed = true;
       }
       if (tag === "BR") { buffer.push("\n"); continue; }
@@ -348,7 +475,8 @@
       if (tag === "IMG") {
         const src = imageSource(child);
         const alt = clean(child.getAttribute("alt") || "");
-        if (/math|formula|latex|equation/i.test(nameOf(child)) && alt) { buffer.push(` $${alt}$ `); continue; }
+        if (formulaImage(child, alt)) { buffer.push(/^\s*(\$|\\\(|\\\[|\\begin)/.test(alt) ? ` ${alt} ` : ` $${alt}$ `); continue; }
+        if (tinyImage(child)) continue;
         flush(); bufferCtx = null;
         const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, post, false) : null;
         if (raster) nodes.push(raster);
@@ -380,6 +508,7 @@
 
   const root = document.querySelector("main, [role=main]") || document.body;
   const rootTextLength = root ? root.innerText.length : 0;
+  const isThread = threadPage();
   if (root) {
     // A thread's title often sits above the main region (the question's header).
     const title = root.querySelector("h1") ? null : document.querySelector("h1");

@@ -1,0 +1,130 @@
+"""The content tree's boilerplate and image rules, on small pages served on loopback (no Spark)."""
+import pytest
+
+from runtime.config import NetworkConfig, RenderConfig
+from tests.conftest import LoopbackServer
+from udfs.browser import Renderer
+
+PARAGRAPH = ("The committee met on Tuesday to review the proposal in detail, and its members agreed that "
+             "the plan needed a longer consultation with the residents before any vote could be taken. ")
+
+FORMULA_PAGE = """<html><body><main><h1>Problem 7</h1>
+<p>The area is <img class="latex" src="/f/inline.png" alt="$6$" width="8" height="12"> square units and
+<img class="latex" src="/f/big.png" alt="$\\text{(A)}\\ 21 \\qquad \\text{(B)}\\ 22$" width="375" height="17"> are the choices.</p>
+<p><img class="latexcenter" src="/f/asy.png" alt="[asy] draw((3,0)--(0,5)--(3,7)); [/asy]" width="218" height="252"></p>
+<p><img class="math" src="/f/tall.png" alt="x" width="200" height="150"></p>
+</main></body></html>"""
+
+LAZY_PAGE = """<html><body><main><p>Look at the figures.</p>
+<img class="lazy" src="/static/spacer.png" data-src="//{host}/img/data-src.png" alt="data src">
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" data-srcset="/img/s-300.png 300w, /img/s-900.png 900w" alt="data srcset">
+<img class="lazyload" src="/static/blank.gif" alt="noscript"><noscript><img src="/img/real.png" alt="noscript real"></noscript>
+<img src="/img/pixel-track.gif" width="1" height="1" alt="">
+<img src="/img/icon.png" width="16" height="16" alt="icon">
+</main></body></html>"""
+
+ARTICLE_PAGE = f"""<html><head><title>News</title></head><body><main><article>
+<h1>Council delays vote</h1><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p>
+<div class="author-box"><p>Jane Writer covers local politics and has written for the paper since 2009.</p></div>
+<div class="share-buttons"><span>Share this story</span></div>
+</article>
+<section class="more"><h2>Related stories</h2><ul><li><a href="/a">Bridge reopens after repairs</a> Traffic returns</li>
+<li><a href="/b">School budget passes</a> A close vote</li><li><a href="/c">New park opens</a></li></ul></section>
+<div id="comments"><h3>3 Comments</h3>
+<div class="comment"><p>Reader one says the council always delays everything, typical.</p></div>
+<div class="comment"><p>Reader two disagrees with the first reader about the delays.</p></div>
+</div></main></body></html>"""
+
+THREAD_PAGE = """<html><head><title>Forum</title>
+<script type="application/ld+json">{"@context": "https://schema.org", "@type": "DiscussionForumPosting", "headline": "Help"}</script>
+</head><body><main><h1>How do I solve this integral?</h1>
+<div id="comments" class="topic">
+<div class="comment post"><p>What is the integral of x squared from zero to one?</p></div>
+<div class="comment post"><p>Reply: the antiderivative is x cubed over three, so the answer is one third.</p></div>
+<div class="comment post"><p>Thanks, that worked for me.</p></div>
+</div></main></body></html>"""
+
+QA_PAGE = """<html><body><main><div class="question"><h1>Why is the sky blue?</h1>
+<p>I have always wondered why the sky is blue and not violet.</p>
+<div class="comments"><ul><li class="comment">Possible duplicate of another question.</li></ul></div></div>
+<div id="answers"><div class="answer"><p>Rayleigh scattering favours short wavelengths and our eyes are less
+sensitive to violet.</p><div class="comments"><ul><li class="comment">Great answer, thanks.</li></ul></div></div></div>
+</main></body></html>"""
+
+TABS_PAGE = f"""<html><body><main><h1>Tool</h1><p>Pick a tab.</p>
+<div class="tab" style="display:none"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div>
+<div class="menu" style="display:none"><p><a href="/1">Home</a></p><p><a href="/2">About</a></p></div>
+<form action="/s"><input name="q"><p>Search the site</p></form>
+</main></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = LoopbackServer()
+    for path, body in {"/formula.html": FORMULA_PAGE, "/article.html": ARTICLE_PAGE, "/thread.html": THREAD_PAGE,
+                       "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE}.items():
+        server.add(path, body)
+    server.add("/lazy.html", LAZY_PAGE.replace("{host}", f"127.0.0.1:{server.port}"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def trees(site):
+    render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
+                          per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
+    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html"]
+    with Renderer(render, NetworkConfig(allow_private=[f"127.0.0.1:{site.port}"])) as renderer:
+        rows = renderer.render_many([(p, site.url(p)) for p in paths])
+    assert all(row["status"] == "ok" for row in rows)
+    return {row["url_id"]: row["tree"] for row in rows}
+
+
+def text(tree) -> str:
+    return "\n".join(n["text"] for n in tree if n["kind"] != "image")
+
+
+def images(tree) -> dict:
+    return {n["alt"]: n["src"] for n in tree if n["kind"] == "image"}
+
+
+def test_formula_images_become_tex_and_figures_stay_images(trees, site):
+    tree = trees["/formula.html"]
+    assert "The area is $6$ square units and $\\text{(A)}\\ 21 \\qquad \\text{(B)}\\ 22$ are the choices." in text(tree)
+    assert images(tree) == {"[asy] draw((3,0)--(0,5)--(3,7)); [/asy]": site.url("/f/asy.png"),
+                            "x": site.url("/f/tall.png")}
+    assert "[asy]" not in text(tree)
+
+
+def test_lazy_images_resolve_to_the_real_picture(trees, site):
+    assert images(trees["/lazy.html"]) == {
+        "data src": site.url("/img/data-src.png"),
+        "data srcset": site.url("/img/s-900.png"),
+        "noscript": site.url("/img/real.png"),
+    }
+
+
+def test_article_comments_related_and_author_box_are_dropped(trees):
+    joined = text(trees["/article.html"])
+    assert joined.count("The committee met on Tuesday") == 3 and "Council delays vote" in joined
+    for chrome in ("Jane Writer", "Share this story", "Related stories", "Bridge reopens", "3 Comments", "Reader one", "Reader two"):
+        assert chrome not in joined
+
+
+def test_thread_replies_are_kept(trees):
+    joined = text(trees["/thread.html"])
+    for post in ("What is the integral of x squared", "so the answer is one third", "Thanks, that worked"):
+        assert post in joined
+
+
+def test_question_and_answer_comments_are_kept(trees):
+    joined = text(trees["/qa.html"])
+    for part in ("not violet", "Rayleigh scattering", "Possible duplicate", "Great answer, thanks."):
+        assert part in joined
+
+
+def test_hidden_running_text_is_kept_collapsed_and_hidden_menus_are_not(trees):
+    tree = trees["/tabs.html"]
+    hidden = [n for n in tree if n["text"].startswith("The committee met")]
+    assert len(hidden) == 3 and all(n["collapsed"] for n in hidden)
+    assert "Home" not in text(tree) and "Search the site" not in text(tree)
