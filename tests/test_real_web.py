@@ -1,0 +1,83 @@
+"""Each extraction strategy on real saved pages of `../shared/realweb/` (rendered once, on loopback)."""
+import pytest
+
+from sampleweb import realweb
+from udfs.answers import final_answer
+from udfs.extraction import extract_pairs
+
+# One page per strategy: JSON-LD, microdata, thread posts, a question above its replies,
+# an answer labelled inline, a page of one problem with a figure preamble, hidden solutions.
+PAGES = ["squarespace_hide_variant", "stackoverflow_iframe_http_content", "worldbuilding_se_black_hole_merger",
+         "csstricks_last_child", "lernpfad_masse_quader", "aops_2001_amc8_problem_7", "dmoi_counting_with_repeats"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if not (realweb.REALWEB / "manifest.jsonl").is_file():
+        pytest.skip(f"real-web corpus not at {realweb.REALWEB}")
+    pages = [p for p in realweb.load() if p["id"] in PAGES]
+    rows = realweb.render(pages, tmp_path_factory.mktemp("realweb"))
+    return {p["id"]: (p, rows[p["id"]]) for p in pages}
+
+
+def pairs_of(corpus, page_id):
+    page, row = corpus[page_id]
+    assert row["status"] == "ok", row["reason"]
+    return page, extract_pairs(row["tree"], row["posts"], row["structured_data"], row["title"] or "")
+
+
+def test_json_ld_thread_gives_the_question_with_its_screenshot_and_the_reply(corpus):
+    page, [pair] = pairs_of(corpus, "squarespace_hide_variant")
+    assert pair.pattern == "structured"
+    assert realweb.finds(page["qa"][0]["question"], pair.question.text)
+    assert realweb.image_found(page["qa"][0]["image_srcs"][0], pair.question.images)
+    assert "You can't hide them" in pair.solution.text
+
+
+def test_microdata_takes_the_visibly_accepted_answer_not_the_top_voted(corpus):
+    page, [pair] = pairs_of(corpus, "stackoverflow_iframe_http_content")
+    assert pair.pattern == "thread"
+    assert pair.question.texts[0] == "How to allow http content within an iframe on a https site"
+    assert "HTTPS proxy" in pair.solution.text and "google as the ssl proxy" not in pair.solution.text
+
+
+def test_forum_thread_splits_numbered_sub_questions(corpus):
+    page, pairs = pairs_of(corpus, "worldbuilding_se_black_hole_merger")
+    assert [p.pattern for p in pairs] == ["thread", "thread"]
+    for truth, pair in zip(page["qa"], pairs):
+        assert realweb.finds(truth["question"], pair.question.text)
+
+
+def test_question_standing_above_its_replies(corpus):
+    page, [pair] = pairs_of(corpus, "csstricks_last_child")
+    assert realweb.finds(page["qa"][0]["question"], pair.question.text)
+    assert "nth-child(2)" in pair.solution.text
+
+
+def test_worksheet_items_with_inline_answers(corpus):
+    page, pairs = pairs_of(corpus, "lernpfad_masse_quader")
+    found = [any(realweb.finds(qa["question"], p.question.text) for p in pairs) for qa in page["qa"]]
+    assert all(found)
+    first = next(p for p in pairs if "Glasquaders" in p.question.text)
+    assert final_answer(first.solution.text) == "m = 210 g"
+
+
+def test_single_problem_takes_its_figure_preamble(corpus):
+    page, [pair] = pairs_of(corpus, "aops_2001_amc8_problem_7")
+    assert realweb.finds(page["qa"][0]["question"], pair.question.text)
+    assert realweb.image_found(page["qa"][0]["image_srcs"][0], pair.question.images)
+    assert final_answer(pair.solution.text) is not None
+
+
+def test_textbook_exercises_with_hidden_solutions(corpus):
+    page, pairs = pairs_of(corpus, "dmoi_counting_with_repeats")
+    found = sum(any(realweb.finds(qa["question"], p.question.text) for p in pairs) for qa in page["qa"])
+    assert found == len(page["qa"])
+    example = next(p for p in pairs if "41 students" in p.question.text)
+    assert "15" in example.solution.text and "Hint" not in example.question.text
+
+
+def test_score_counts_a_whole_page_blob_as_nothing():
+    question = "How many moles are in 36 g of water?"
+    assert realweb.finds(question, "Chemistry help. " + question)
+    assert not realweb.finds(question, question + " word" * 200)
