@@ -72,7 +72,7 @@ class ExtractQAs(Stage):
 
     def source(self, ctx: Context) -> DataFrame:
         pages = ctx.tables.read("pages").where(F.col("status") == "ok")
-        return pages.select("url_id", "url", "tree", F.col("url_id").alias("input_key"))
+        return pages.select("url_id", "url", "tree", "posts", "structured_data", "title", F.col("url_id").alias("input_key"))
 
     def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
         llm = ctx.config.llm
@@ -80,7 +80,8 @@ class ExtractQAs(Stage):
 
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
         if ctx.config.llm.engine == "rules":
-            return batch.select("url_id", "url", "tree").mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+            return batch.select("url_id", "url", "tree", "posts", "structured_data", "title").mapInPandas(
+                extract_partitions(), CandidateQA.transform_schema())
         requests = self.requests(ctx, batch)
         answered = resolve(ctx, self.name, requests).where(F.col("status") == "ok").select("request_id", "response")
         engine = f"llm:{ctx.config.llm.extract.model}"

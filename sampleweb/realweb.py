@@ -93,9 +93,16 @@ def _image_key(src: str) -> str:
     return re.sub(r"^(//|\./)", "", src)
 
 
+RESIZE_QUERY = re.compile(r"\?(?:(?:w|h|width|height|s|size|resize|fit|crop|quality|q)=[^&]*&?)+$")
+
+
 def image_found(truth_src: str, extracted: list[str]) -> bool:
+    """Found as written, or as another size of the same picture (a `srcset` candidate that
+    differs only in its resize parameters, `?w=150` against `?w=300`)."""
     key = _image_key(truth_src)
-    return any(_image_key(src).endswith(key) for src in extracted)
+    keys = [_image_key(src) for src in extracted]
+    return any(k.endswith(key) for k in keys) or (
+        bool(RESIZE_QUERY.search(key)) and any(RESIZE_QUERY.sub("", k).endswith(RESIZE_QUERY.sub("", key)) for k in keys))
 
 
 def score(pages: list[dict], extracted: dict[str, list[dict]]) -> dict:

@@ -29,18 +29,18 @@ from schemas.candidate_qas import CandidateQA
 from udfs.answers import QUESTION_CUE, final_answer
 
 ENGINE = "rules@2"
+# Words of alphabetic scripts end at a word boundary ("Exercises" is a section, not an
+# exercise); Chinese and Japanese words run straight into what follows ("正确答案D").
 _QUESTION_WORDS = (
-    r"problem|question|exercise|example|task|activity|investigate|practice problem|program|"
-    r"题目|问题|例题|习题|练习|例|题|"
-    r"problema|ejercicio|pregunta|ejemplo|exercice|probl[eè]me|exemple|"
-    r"aufgabe|beispiel|frage|[uü]bung|"
-    r"задача|упражнение|пример|вопрос|quest[aã]o|exerc[ií]cio|exemplo|問題|例題|演習|設問"
+    r"(?:problem|question|exercise|example|task|activity|investigate|practice problem|program|"
+    r"problema|ejercicio|pregunta|ejemplo|exercice|probl[eè]me|exemple|aufgabe|beispiel|frage|[uü]bung|"
+    r"задача|упражнение|пример|вопрос|quest[aã]o|exerc[ií]cio|exemplo)\b|"
+    r"题目|问题|例题|习题|练习|例|题|問題|演習|設問"
 )
 _SOLUTION_WORDS = (
-    r"worked solution|solutions?|answers?|answer key|explanation|"
-    r"解答|解析|参考答案|正确答案|答案|解|答|"
-    r"soluci[oó]n(?:es)?|respuestas?|r[ée]ponses?|corrig[ée]|l[öo]sung(?:en)?|antwort(?:en)?|"
-    r"решение|ответы?|solu[cç][aã]o|respostas?|解説|答え|正解"
+    r"(?:worked solution|solutions?|answers?|answer key|explanation|soluci[oó]n(?:es)?|respuestas?|r[ée]ponses?|"
+    r"corrig[ée]|l[öo]sung(?:en)?|antwort(?:en)?|решение|ответы?|solu[cç][aã]o|respostas?)\b|"
+    r"解答|解析|参考答案|正确答案|答案|解|答|解説|答え|正解"
 )
 Q_ANCHOR = re.compile(rf"^(?:{_QUESTION_WORDS})\s*(\d+(?:\.\d+)*)?\s*[.:：)!]?\s*(.*)$", re.I | re.S)
 S_ANCHOR = re.compile(rf"^(?:{_SOLUTION_WORDS})\s*(\d+)?\s*[.:：)]?\s*(.*)$", re.I | re.S)
@@ -124,8 +124,8 @@ def _as_list(value) -> list[dict]:
     return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
 
 
-def _structured_question(blocks: Iterable[str]) -> tuple[str, list[dict], list[dict]] | None:
-    """(question text, accepted answers, other answers) from the page's JSON-LD, or None."""
+def _structured_question(blocks: Iterable[str]) -> tuple[str, str, list[dict], list[dict]] | None:
+    """(title, question text, accepted answers, other answers) from the page's JSON-LD, or None."""
     for block in blocks:
         try:
             data = json.loads(block)
@@ -136,13 +136,11 @@ def _structured_question(blocks: Iterable[str]) -> tuple[str, list[dict], list[d
             if "QAPage" in types:
                 thing, types = (_as_list(thing.get("mainEntity")) or [{}])[0], {"Question"}
             if "Question" in types:
-                title, body = _html_text(thing.get("name")), _html_text(thing.get("text"))
-                return (f"{title}\n{body}" if body and not body.startswith(title) else body or title,
+                return (_html_text(thing.get("name")), _html_text(thing.get("text")),
                         _as_list(thing.get("acceptedAnswer")), _as_list(thing.get("suggestedAnswer")))
             if "DiscussionForumPosting" in types:
-                title = _html_text(thing.get("headline") or thing.get("name"))
-                body = _html_text(thing.get("text") or thing.get("articleBody"))
-                return f"{title}\n{body}".strip(), [], _as_list(thing.get("comment"))
+                return (_html_text(thing.get("headline") or thing.get("name")),
+                        _html_text(thing.get("text") or thing.get("articleBody")), [], _as_list(thing.get("comment")))
     return None
 
 
@@ -193,17 +191,20 @@ def _structured(nodes: list[dict], posts: list[dict], blocks: list[str], page_ti
     found = _structured_question(blocks)
     if found is None:
         return []
-    question_text, accepted, others = found
+    title, body, accepted, others = found
     answers = accepted or sorted(others, key=_votes, reverse=True)
-    if not question_text or not answers:
-        return []
-    answer_text = _html_text(answers[0].get("text") or answers[0].get("articleBody"))
-    by_post = _posts_of(nodes)
-    question = _post_segment(by_post, posts, "question") or _segment_of(nodes, question_text, question_text)
-    if not any(_normal(t) in _normal(question.text) for t in question_text.splitlines()[:1]):
-        question.texts.insert(0, question_text.splitlines()[0])  # the title, shown above the post
-    solution = _segment_of(nodes, answer_text, answer_text) if answer_text else Segment()
-    return [Pair(question, solution, "structured")] if solution.text else []
+    answer_text = _html_text(answers[0].get("text") or answers[0].get("articleBody")) if answers else ""
+    if not answer_text:
+        return []  # the data names no answer's text: the thread's own structure decides
+    solution = _segment_of(nodes, answer_text, answer_text)
+    if body:
+        question = _post_segment(_posts_of(nodes), posts, "question") or _segment_of(nodes, body, body)
+        if title and _normal(title) not in _normal(question.text):
+            question.texts.insert(0, title)  # shown above the post
+        questions = _sub_questions(title, question)
+    else:  # only the title in the data: the body is the thread's opening post
+        questions = [pair.question for pair in _thread(nodes, posts, blocks, page_title)] or [Segment([title])]
+    return [Pair(question, solution, "structured") for question in questions if question.text]
 
 
 # ---- 2. threads -----------------------------------------------------------------------------
@@ -242,21 +243,25 @@ def _title(nodes: list[dict], page_title: str) -> str | None:
         SITE_SUFFIX.sub("", page_title).strip() or None)
 
 
-SUB_QUESTION = re.compile(r"^\(?([a-h]|\d{1,2})\)\s*(.*)$", re.S)
+SUB_QUESTION = re.compile(r"(?:^|(?<=\s))\(?([a-h]|[1-9])\)\s")
 
 
 def _sub_questions(title: str | None, question: Segment) -> list[Segment]:
     """A post that asks lettered or numbered sub-questions, "(a) ... (b) ...", as one
     question each (with the title); else the post as it is."""
-    starts = [i for i, text in enumerate(question.texts) if SUB_QUESTION.match(text)]
-    asking = [i for i in starts if QUESTION_CUE.search(" ".join(question.texts[i:i + 3]))]
-    if len(starts) < 2 or len(asking) < 2:
+    text = question.text
+    run: list[re.Match] = []
+    for mark in SUB_QUESTION.finditer(text):
+        label = mark.group(1)
+        if label in ("a", "1") and not run:
+            run = [mark]
+        elif run and label == chr(ord(run[-1].group(1)) + 1):
+            run.append(mark)
+    ends = [m.start() for m in run[1:]] + [len(text)]
+    parts = [text[m.start():end].strip() for m, end in zip(run, ends)]
+    if len(parts) < 2 or not all(QUESTION_CUE.search(part) for part in parts):
         return [question]
-    parts = []
-    for k, i in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(question.texts)
-        parts.append(Segment([t for t in [title] if t] + question.texts[i:end], list(question.images)))
-    return parts
+    return [Segment([t for t in [title] if t] + [part], list(question.images)) for part in parts]
 
 
 def _thread(nodes: list[dict], posts: list[dict], blocks: list[str], page_title: str = "") -> list[Pair]:
@@ -520,15 +525,15 @@ def tree_text(nodes: list[dict]) -> tuple[str, list[str]]:
 
 
 def extract_partitions():
-    """A mapInPandas function: pages (url_id, url, tree, posts, structured_data) in, candidate QA rows out."""
+    """A mapInPandas function: pages (url_id, url, tree, posts, structured_data, title) in, candidate QA rows out."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
-            for url_id, url, tree, posts, structured in zip(batch["url_id"], batch["url"], batch["tree"], batch["posts"],
-                                                            batch["structured_data"]):
+            pages = zip(batch["url_id"], batch["url"], batch["tree"], batch["posts"], batch["structured_data"], batch["title"])
+            for url_id, url, tree, posts, structured, title in pages:
                 nodes = [dict(node) for node in tree]
-                for pair in extract_pairs(nodes, [dict(p) for p in posts], list(structured)):
+                for pair in extract_pairs(nodes, [dict(p) for p in posts], list(structured), title or ""):
                     question, solution = pair.question.text, pair.solution.text or None
                     rows.append(CandidateQA.row(
                         qa_id=stable_id(url_id, question), page_id=url_id, url=url, question=question,

@@ -114,7 +114,7 @@
     const types = items.map((el) => el.getAttribute("itemtype").trim().split("/").pop());
     const opens = types.some((t) => t === "Question" || t === "DiscussionForumPosting");
     const replies = types.some((t) => t === "Answer" || t === "Comment");
-    return opens && replies ? items : [];
+    return opens && (replies || types.length === 1) ? items : [];  // an unanswered question too
   }
   function ownElements(post, selector) {
     return Array.from(post.querySelectorAll(selector)).filter((el) => postOf(el.parentElement) === post);
