@@ -18,11 +18,13 @@ demo: install
 test: install $(TEST_INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Scripts, not tests: rendering throughput and main-content quality (figures under work/bench/).
+# Scripts, not tests: rendering throughput, main-content quality and QA extraction on the
+# real-web corpus (../shared/realweb, or WEBMINE_REALWEB); figures under work/bench/.
 bench: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m benchmarks.render_throughput
 	$(PY) -m benchmarks.content_quality
+	$(PY) -m benchmarks.real_web_quality
 
 install: $(INSTALLED) $(JARS) $(CHROMIUM)
 

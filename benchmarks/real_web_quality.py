@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from sampleweb import realweb
-from udfs.answers import final_answer
 from udfs.extraction import extract_pairs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ def extract(rows: dict[str, dict]) -> dict[str, list[dict]]:
     out = {}
     for page_id, row in rows.items():
         pairs = extract_pairs(row["tree"], row["posts"], row["structured_data"], row["title"] or "") if row["status"] == "ok" else []
-        out[page_id] = [{"question": p.question.text, "solution": p.solution.text, "answer": final_answer(p.solution.text),
+        out[page_id] = [{"question": p.question.text, "solution": p.solution.text, "answer": p.final_answer,
                          "question_images": p.question.images, "pattern": p.pattern} for p in pairs]
     return out
 

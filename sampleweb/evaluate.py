@@ -19,11 +19,6 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
-def dice(a: str, b: str) -> float:
-    ta, tb = set(tokens(a)), set(tokens(b))
-    return 2 * len(ta & tb) / (len(ta) + len(tb)) if ta or tb else 1.0
-
-
 @dataclass
 class Score:
     expected: int
@@ -72,25 +67,26 @@ def score(tables: Tables, sample_web_dir: Path, tracking_params: list[str]) -> S
     kept = {r["url"] for r in tables.read("urls").where("status = 'ok'").select("url").collect()}
     sha_by_url = {r["url"]: r["sha256"] for r in tables.read("images").where("status = 'ok'").select("url", "sha256").collect()}
     expected: dict[str, dict] = {}
-    planted: dict[str, str | None] = {}  # planted QA's words -> its original's words (None: a leak)
+    planted: list[tuple[str, str, str | None]] = []  # (question, its page, its original's question; None: a leak)
     for page in manifest["pages"]:
         if page["fault"] or normalize(page["url"], tracking_params) not in kept:
             continue
         for qa in page["qas"]:
             if qa.get("duplicate_of") or qa.get("contaminated_by"):
-                original = qa.get("duplicate_of")
-                planted[" ".join(tokens(qa["question"]))] = " ".join(tokens(original)) if original else None
+                planted.append((qa["question"], normalize(page["url"], tracking_params), qa.get("duplicate_of")))
                 continue
             expected.setdefault(" ".join(tokens(qa["question"])), qa)  # a mirrored copy is the same QA
-    predicted = tables.read("final_qas").where(F.col("status") == "ok").select("question", "answer", "image_sha256").collect()
+    predicted = tables.read("final_qas").where(F.col("status") == "ok").select("question", "answer", "image_sha256", "url").collect()
     # The real-web corpus's rule: a question is found by one that holds most of its words
-    # and is not a whole page (`sampleweb.realweb.finds`).
-    final = [row["question"] for row in predicted]
+    # and is not a whole page (`sampleweb.realweb.finds`); a planted row is told from its
+    # original by its page.
 
-    def kept(words: str) -> bool:
-        return any(finds(words, question) for question in final)
+    def kept(question: str, on_page: str | None = None, elsewhere: str | None = None) -> bool:
+        return any(finds(question, row["question"]) and (on_page is None or row["url"] == on_page)
+                   and (elsewhere is None or row["url"] != elsewhere) for row in predicted)
 
-    removed = sum(1 for words, original in planted.items() if not kept(words) or (original and not kept(original)))
+    removed = sum(1 for question, page, original in planted
+                  if not kept(question, on_page=page) or (original and not kept(original, elsewhere=page)))
     unmatched = dict(expected)
     matched = answers = images = 0
     for row in predicted:

@@ -51,7 +51,16 @@ SOLUTIONS_HEADING = re.compile(rf"^(?:{_SOLUTION_WORDS})(?:\s+(?:to|for|of|de|zu
 NUMBERED = re.compile(r"^(\d+)\s*[.)、]\s*(.*)$", re.S)
 # "Hint." and similar labels end a question without starting its solution.
 HINT = re.compile(r"^(?:hints?|提示|pista|indice|hinweis|подсказка|dica|ヒント)\s*[.:：]?\s*$", re.I)
-TOGGLE = re.compile(r"^(?:show|hide|reveal|view|see)\s+(?:the\s+)?(?:solution|answer|working)s?\b", re.I)
+# Pictures of people and of the site, not of the problem: a poster's avatar, emoji, icons, logos.
+DECORATION = re.compile(r"avatar|gravatar|emoji|emoticon|smil(?:ey|ie)|/icons?/|\blogo", re.I)
+# A control that shows a hidden solution: its content follows it.
+TOGGLE = re.compile(
+    r"^(?:(?:show|hide|reveal|view|see|toggle)\s+(?:the\s+)?(?:solution|answer|working)s?\b|"
+    r"(?:显示|查看|展开)(?:答案|解析|解答)|(?:ver|mostrar)\s+(?:la\s+|a\s+)?(?:soluci[oó]n|respuesta|solu[cç][aã]o|resposta)|"
+    r"voir\s+la\s+(?:solution|r[ée]ponse)|(?:l[öo]sung|antwort)\s+(?:anzeigen|zeigen)|показать\s+(?:решение|ответ)|"
+    r"(?:答え|解答)を(?:見る|表示))",
+    re.I,
+)
 # Lines of a post that are about the post, not part of it: counts, dates, buttons.
 META = re.compile(
     r"^(?:[-+]?\d[\d,.]*\s*[kK]?|share|reply|quote|report|like|follow|edit(?:ed)?\b.*|answered\b.*|asked\b.*|"
@@ -68,7 +77,7 @@ class Segment:
 
     def add(self, node: dict) -> None:
         if node["kind"] == "image":
-            if node.get("src"):
+            if node.get("src") and not DECORATION.search(f"{node['src']} {node.get('alt') or ''}"):
                 self.images.append(node["src"])
         elif node["text"] and not TOGGLE.match(node["text"]):
             self.texts.append(node["text"])
@@ -83,6 +92,11 @@ class Pair:
     question: Segment
     solution: Segment
     pattern: str
+    answer: str | None = None  # the answer itself, where the structure gives it (an answer key)
+
+    @property
+    def final_answer(self) -> str | None:
+        return self.answer or final_answer(self.solution.text)
 
 
 def _is_text(node: dict) -> bool:
@@ -192,6 +206,8 @@ def _structured(nodes: list[dict], posts: list[dict], blocks: list[str], page_ti
     if found is None:
         return []
     title, body, accepted, others = found
+    if not accepted and any(p.get("accepted") for p in posts):
+        return []  # the page marks its solution where the data does not: the thread decides
     answers = accepted or sorted(others, key=_votes, reverse=True)
     answer_text = _html_text(answers[0].get("text") or answers[0].get("articleBody")) if answers else ""
     if not answer_text:
@@ -335,6 +351,7 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
         if current is not None and node["kind"] != "heading":
             current.add(node)
     solutions: dict[str, Segment] = {}
+    keyed: dict[str, str] = {}  # short answers of an answer key
     current, block = None, None
     for node in nodes[split + 1:]:
         if node["kind"] == "heading":
@@ -343,6 +360,7 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
         if key:
             for number, answer in key.items():
                 solutions.setdefault(number, Segment([answer]))
+                keyed.setdefault(number, answer)
             current = None
             continue
         match = NUMBERED.match(node["text"]) if node["kind"] != "image" else None
@@ -355,7 +373,11 @@ def _solutions_section(nodes: list[dict]) -> list[Pair]:
                 current.texts.append(rest)
         elif current is not None and node["block"] == block:
             current.add(node)
-    return [Pair(problems[k], solutions[k], "solutions-section") for k in problems if k in solutions and problems[k].text]
+    for k, solution in solutions.items():
+        if len(solution.texts) == 1 and len(solution.text) <= 40:
+            keyed.setdefault(k, solution.text)  # a one-line entry of an answer section is the answer
+    return [Pair(problems[k], solutions[k], "solutions-section", keyed.get(k)) for k in problems
+            if k in solutions and problems[k].text]
 
 
 KEY_ROW = re.compile(r"^\|\s*(\d+)\s*[.)]?\s*\|\s*(.+?)\s*\|?$")
@@ -445,11 +467,17 @@ def _anchored(nodes: list[dict]) -> list[Pair]:
             hint = True
             continue
         solution_anchor = S_ANCHOR.match(text) if text and _solution_start(node) else None
+        if solution is None and question.text and (TOGGLE.match(text) or (node.get("collapsed") and not hint)):
+            # A "Show solution" control, or hidden content right after the problem, opens its solution.
+            solution, solution_block = Segment(), node["block"]
+            if not TOGGLE.match(text):
+                solution.add(node)
+            continue
         if solution is not None and node["block"] != solution_block:
             pairs.append(Pair(question, solution, "anchored")) if question.text else None
             question, solution = None, None  # a solution ends with the section it sits in
             continue
-        if solution_anchor and solution is None:
+        if solution_anchor and (solution is None or not solution.texts):  # a label after its toggle
             solution, hint, solution_block = Segment(), False, node["block"]
             if solution_anchor.group(2):
                 solution.texts.append(solution_anchor.group(2) if not node.get("inline") else text)
@@ -537,7 +565,7 @@ def extract_partitions():
                     question, solution = pair.question.text, pair.solution.text or None
                     rows.append(CandidateQA.row(
                         qa_id=stable_id(url_id, question), page_id=url_id, url=url, question=question,
-                        solution=solution, answer=final_answer(solution or ""),
+                        solution=solution, answer=pair.final_answer,
                         question_images=list(dict.fromkeys(pair.question.images)),
                         solution_images=list(dict.fromkeys(pair.solution.images)),
                         pattern=pair.pattern, engine=ENGINE,

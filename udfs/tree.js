@@ -362,10 +362,11 @@
   }
 
   // Side in CSS pixels from attributes, or from layout once the picture has loaded.
-  function imageSize(img) {
+  // Its size as written, or as loaded when what loaded is the picture itself (not a lazy placeholder).
+  function imageSize(img, src) {
     const w = parseFloat(img.getAttribute("width")), h = parseFloat(img.getAttribute("height"));
     if (w > 0 && h > 0) return { w, h };
-    if (img.complete && img.naturalWidth > 0) {
+    if (img.complete && img.naturalWidth > 0 && (!src || absolute(img.currentSrc || img.src) === src)) {
       const box = img.getBoundingClientRect();
       return box.width > 0 ? { w: box.width, h: box.height } : { w: img.naturalWidth, h: img.naturalHeight };
     }
@@ -388,8 +389,8 @@
   }
 
   // Tracking pixels, emoji, icons and small avatars.
-  function tinyImage(img) {
-    const size = imageSize(img);
+  function tinyImage(img, src) {
+    const size = imageSize(img, src);
     return size !== null && Math.max(size.w, size.h) < 32;
   }
 
@@ -476,7 +477,7 @@
         const src = imageSource(child);
         const alt = clean(child.getAttribute("alt") || "");
         if (formulaImage(child, alt)) { buffer.push(/^\s*(\$|\\\(|\\\[|\\begin)/.test(alt) ? ` ${alt} ` : ` $${alt}$ `); continue; }
-        if (tinyImage(child)) continue;
+        if (tinyImage(child, src)) continue;
         flush(); bufferCtx = null;
         const raster = src && isSvgUrl(src) ? rasterNode(child, src.startsWith("blob:") ? null : src, alt, collapsed, block, post, false) : null;
         if (raster) nodes.push(raster);
