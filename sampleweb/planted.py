@@ -115,7 +115,9 @@ def _fresh(gen: "Generator", subject: str) -> tuple[Problem, bytes]:
 def plant(gen: "Generator", content: list["PageRecord"]) -> tuple[list["PageRecord"], list[str], dict]:
     """The planted pages, the URLs of figures that must be seeds (so the pages are found), and the
     planted counts. Nothing is planted in a corpus too small to hold the originals."""
-    single = ("forum", "qa", "textbook", "thread", "qa_microdata", "hidden_solution")  # layouts of one problem
+    # Layouts of one problem stated alone. A thread's question carries its title and the asker's
+    # words around the problem, which the question de-duplication does not see through.
+    single = ("textbook", "tutor")
     illustrated = [p for p in content if p.layout in single and not p.fault and p.qas[0]["question_images"]]
     text_only = [qa for p in content if p.layout == "worksheet" and not p.fault for qa in p.qas if not qa["question_images"]]
     if not illustrated or not text_only:

@@ -61,7 +61,8 @@ def test_thread_takes_the_accepted_post_not_the_first_or_the_top_voted_reply():
     posts = [{"post": 1}, {"post": 2, "votes": 9}, {"post": 3, "votes": 1, "accepted": True}]
     [pair] = extract_pairs(tree, posts)
     assert pair.pattern == "thread"
-    assert pair.question.texts == ["Need help with a question", "student7",
+    # The poster's name above the first sentence is the post's header, not the question.
+    assert pair.question.texts == ["Need help with a question",
                                    "How many moles are in 36 g of water? The molar mass is 18 g/mol."]
     assert pair.question.images == ["http://f/img/beaker.png"]
     assert final_answer(pair.solution.text) == "2 mol"

@@ -51,6 +51,7 @@ SOLUTIONS_HEADING = re.compile(rf"^(?:{_SOLUTION_WORDS})(?:\s+(?:to|for|of|de|zu
 NUMBERED = re.compile(r"^(\d+)\s*[.)、]\s*(.*)$", re.S)
 # "Hint." and similar labels end a question without starting its solution.
 HINT = re.compile(r"^(?:hints?|提示|pista|indice|hinweis|подсказка|dica|ヒント)\s*[.:：]?\s*$", re.I)
+QUESTION_MARK = re.compile(r"[?？]")
 # Pictures of people and of the site, not of the problem: a poster's avatar, emoji, icons, logos.
 DECORATION = re.compile(r"avatar|gravatar|emoji|emoticon|smil(?:ey|ie)|/icons?/|\blogo", re.I)
 # A control that shows a hidden solution: its content follows it.
@@ -239,10 +240,18 @@ def _post_segment(by_post: dict[int, list[dict]], posts: list[dict], role: str) 
 
 
 def _body(post: list[dict]) -> Segment:
+    """A post without what is about it: counts, buttons, and the short lines of its header
+    (the poster's name, role and date) before its first sentence."""
+    kept = [n for n in post if n["kind"] == "image" or not META.match(n["text"].strip())]
+    sentences = [i for i, n in enumerate(kept) if n["kind"] in ("code", "table", "list_item") or (
+        _is_text(n) and (len(n["text"].split()) >= 5 or QUESTION_MARK.search(n["text"])))]
     segment = Segment()
-    for node in post:
-        if node["kind"] == "image" or not META.match(node["text"].strip()):
+    if sentences:
+        for node in kept[sentences[0]:]:
             segment.add(node)
+        # A post's pictures may stand before its first words.
+        segment.images = [n["src"] for n in kept if n["kind"] == "image" and n.get("src")
+                          and not DECORATION.search(f"{n['src']} {n.get('alt') or ''}")]
     return segment
 
 
