@@ -57,12 +57,30 @@ TABS_PAGE = f"""<html><body><main><h1>Tool</h1><p>Pick a tab.</p>
 <form action="/s"><input name="q"><p>Search the site</p></form>
 </main></body></html>"""
 
+TEASER_PAGE = f"""<html><head><title>Paper</title></head><body><div id="page">
+<div class="top"><h1>Council delays vote</h1><div class="when">March 3, 2024</div></div>
+<div class="story"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div>
+<div class="grid"><div class="card"><div><a href="/x">Storm season</a></div><div>What to know before the weather turns.</div></div>
+<div class="card"><div><a href="/y">Food safety</a></div><div>All you need to know about keeping food safe.</div></div></div>
+<div class="legal"><div>All rights reserved. This material may not be published, broadcast or rewritten, by anyone.</div></div>
+</div></body></html>"""
+
+CHAPTER_PAGE = f"""<html><body><div class="book"><section class="chapter"><h2>Section 3.3 Counting with Repeats</h2>
+<section class="intro"><p>In the last section we combined two sets of disjoint outcomes; now they overlap.</p></section>
+<section class="sub"><h3>Counting with diagrams</h3><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></section>
+<section class="exercises"><h3>Exercises</h3><ol><li><p>How many numbers between 1 and 100 are divisible by 2 or 3, and why?</p></li>
+<li><p>Find the number of subsets of a ten element set, and explain your count.</p></li></ol>
+<details><summary>Answer</summary><p>Sixty-seven numbers.</p></details></section>
+</section><div class="legal"><div>Copyright 2024 the authors. Licensed for reuse, with attribution, under the usual terms.</div></div>
+</div></body></html>"""
+
 
 @pytest.fixture(scope="module")
 def site():
     server = LoopbackServer()
     for path, body in {"/formula.html": FORMULA_PAGE, "/article.html": ARTICLE_PAGE, "/thread.html": THREAD_PAGE,
-                       "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE}.items():
+                       "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE,
+                       "/teaser.html": TEASER_PAGE, "/chapter.html": CHAPTER_PAGE}.items():
         server.add(path, body)
     server.add("/lazy.html", LAZY_PAGE.replace("{host}", f"127.0.0.1:{server.port}"))
     yield server
@@ -73,7 +91,7 @@ def site():
 def trees(site):
     render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
                           per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
-    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html"]
+    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html"]
     with Renderer(render, NetworkConfig(allow_private=[f"127.0.0.1:{site.port}"])) as renderer:
         rows = renderer.render_many([(p, site.url(p)) for p in paths])
     assert all(row["status"] == "ok" for row in rows)
@@ -128,3 +146,18 @@ def test_hidden_running_text_is_kept_collapsed_and_hidden_menus_are_not(trees):
     hidden = [n for n in tree if n["text"].startswith("The committee met")]
     assert len(hidden) == 3 and all(n["collapsed"] for n in hidden)
     assert "Home" not in text(tree) and "Search the site" not in text(tree)
+
+
+def test_text_far_from_the_article_is_dropped_and_its_title_kept(trees):
+    joined = text(trees["/teaser.html"])
+    assert joined.count("The committee met on Tuesday") == 4 and "Council delays vote" in joined
+    for chrome in ("Storm season", "What to know before the weather", "keeping food safe", "All rights reserved"):
+        assert chrome not in joined
+
+
+def test_every_part_of_a_chapter_stays_around_its_main_text(trees):
+    joined = text(trees["/chapter.html"])
+    for part in ("Section 3.3 Counting with Repeats", "now they overlap", "Counting with diagrams", "divisible by 2 or 3",
+                 "subsets of a ten element set", "Sixty-seven numbers"):
+        assert part in joined
+    assert joined.count("The committee met on Tuesday") == 4 and "Copyright 2024" not in joined
