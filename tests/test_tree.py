@@ -75,12 +75,30 @@ CHAPTER_PAGE = f"""<html><body><div class="book"><section class="chapter"><h2>Se
 </div></body></html>"""
 
 
+COLUMNS_PAGE = f"""<html><body><div id="top"><div><a href="/">Paper</a> <span>Monday, March 4, 2024</span></div>
+<ul><li><a href="/a">Login</a></li><li><a href="/b">Settings</a></li><li><a href="/c">Subscribe</a></li></ul>
+<ul>{"".join(f'<li><a href="/s/{i}">Other story number {i}</a> <span>Mar {i}</span></li>' for i in range(1, 11))}</ul></div>
+<div id="contents"><time>March 4, 2024</time><div class="headline"><h1>Council delays vote</h1><span>Updated 2 hours ago</span></div>
+<div class="text"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div>
+<div class="notice"><p>Members only. Register to read the rest of this story, it is free.</p></div></div>
+</body></html>"""
+
+PLAIN_FORUM_PAGE = f"""<html><body><div class="crumbs"><a href="/">Home</a></div><h2>Help with a bridge load problem</h2>
+<div class="posts"><div class="post" id="p1"><div class="head"><a href="/user/7">ann</a> <time>Mar 1, 2024</time></div>
+<div class="body"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div></div>
+<div class="post" id="p2"><div class="head"><a href="/user/8">bo</a> <time>Mar 2, 2024</time></div>
+<div class="body"><p>Use the moment balance: 40 kN.</p></div></div>
+<div class="post" id="p3"><div class="head"><a href="/user/7">ann</a> <time>Mar 2, 2024</time></div>
+<div class="body"><p>Thanks, got 40 kN too.</p></div></div></div></body></html>"""
+
+
 @pytest.fixture(scope="module")
 def site():
     server = LoopbackServer()
     for path, body in {"/formula.html": FORMULA_PAGE, "/article.html": ARTICLE_PAGE, "/thread.html": THREAD_PAGE,
                        "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE,
-                       "/teaser.html": TEASER_PAGE, "/chapter.html": CHAPTER_PAGE}.items():
+                       "/teaser.html": TEASER_PAGE, "/chapter.html": CHAPTER_PAGE,
+                       "/columns.html": COLUMNS_PAGE, "/page7.html": PLAIN_FORUM_PAGE}.items():
         server.add(path, body)
     server.add("/lazy.html", LAZY_PAGE.replace("{host}", f"127.0.0.1:{server.port}"))
     yield server
@@ -91,7 +109,8 @@ def site():
 def trees(site):
     render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
                           per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
-    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html"]
+    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html", "/columns.html",
+             "/page7.html"]
     with Renderer(render, NetworkConfig(allow_private=[f"127.0.0.1:{site.port}"])) as renderer:
         rows = renderer.render_many([(p, site.url(p)) for p in paths])
     assert all(row["status"] == "ok" for row in rows)
@@ -161,3 +180,17 @@ def test_every_part_of_a_chapter_stays_around_its_main_text(trees):
                  "subsets of a ten element set", "Sixty-seven numbers"):
         assert part in joined
     assert joined.count("The committee met on Tuesday") == 4 and "Copyright 2024" not in joined
+
+
+def test_layout_columns_around_the_article_are_no_thread(trees):
+    joined = text(trees["/columns.html"])
+    assert joined.count("The committee met on Tuesday") == 5 and "Council delays vote" in joined
+    for chrome in ("Monday, March 4, 2024", "Settings", "Members only"):
+        assert chrome not in joined
+
+
+def test_replies_of_a_thread_without_markup_stay_beside_a_long_question(trees):
+    joined = text(trees["/page7.html"])
+    assert joined.count("The committee met on Tuesday") == 4
+    for part in ("Help with a bridge load problem", "Use the moment balance: 40 kN.", "Thanks, got 40 kN too."):
+        assert part in joined

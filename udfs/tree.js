@@ -312,7 +312,7 @@
     return total ? Math.min(1, linked / total) : 0;
   }
   function mainRegion() {
-    if (isThread || posts.length || !root) return null;
+    if (isThread || !root || microdataPosts().length) return null;
     const scores = new Map();
     const initial = (el) => {
       let score = 0;
@@ -334,7 +334,7 @@
       const score = 1 + (text.match(/[,，、،]/g) || []).length + Math.min(Math.floor(text.length / 100), 3);
       prose += text.length;
       scored.push([el, text.length]);
-      for (let up = el.parentElement; up && up !== root; up = up.parentElement) proseOf.set(up, (proseOf.get(up) || 0) + text.length);
+      for (let up = el; up && up !== root; up = up.parentElement) proseOf.set(up, (proseOf.get(up) || 0) + text.length);
       let up = el.parentElement;
       for (let level = 0; up && level < 3; level++, up = up.parentElement) {
         if (!scores.has(up)) scores.set(up, initial(up));
@@ -378,6 +378,26 @@
     // Running text spread over several regions (a problem page's parts, a long wiki page): no cut.
     const inside = scored.reduce((sum, [el, length]) => sum + (region.some((r) => r.contains(el)) ? length : 0), 0);
     if (inside < 0.6 * prose) return null;
+    // Repeated items inside the main text are the posts of a thread: no cut. Apart from it, they are
+    // teasers, cards and comments around an article; one around it that holds most of the page while
+    // the others hold little running text is a column of the page's layout.
+    const around = [];
+    for (const post of postIds.keys()) {
+      if (region.some((r) => r.contains(post))) return null;
+      if (region.some((r) => post.contains(r))) around.push(post);
+    }
+    if (around.length) {
+      let others = 0;
+      const shapes = around.map(innerShape);
+      for (const post of postIds.keys()) {
+        if (around.includes(post)) continue;
+        others += proseOf.get(post) || 0;
+        // A reply built like the post around the main text: a thread whatever their lengths.
+        const shape = innerShape(post);
+        if (shapes.some((s) => similarity(s, shape) >= 0.4)) return null;
+      }
+      if (others >= 0.25 * inside || around.some((post) => (post.innerText || "").length < 0.5 * rootTextLength)) return null;
+    }
     return region;
   }
 
