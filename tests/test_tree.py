@@ -57,12 +57,48 @@ TABS_PAGE = f"""<html><body><main><h1>Tool</h1><p>Pick a tab.</p>
 <form action="/s"><input name="q"><p>Search the site</p></form>
 </main></body></html>"""
 
+TEASER_PAGE = f"""<html><head><title>Paper</title></head><body><div id="page">
+<div class="top"><h1>Council delays vote</h1><div class="when">March 3, 2024</div></div>
+<div class="story"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div>
+<div class="grid"><div class="card"><div><a href="/x">Storm season</a></div><div>What to know before the weather turns.</div></div>
+<div class="card"><div><a href="/y">Food safety</a></div><div>All you need to know about keeping food safe.</div></div></div>
+<div class="legal"><div>All rights reserved. This material may not be published, broadcast or rewritten, by anyone.</div></div>
+</div></body></html>"""
+
+CHAPTER_PAGE = f"""<html><body><div class="book"><section class="chapter"><h2>Section 3.3 Counting with Repeats</h2>
+<section class="intro"><p>In the last section we combined two sets of disjoint outcomes; now they overlap.</p></section>
+<section class="sub"><h3>Counting with diagrams</h3><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></section>
+<section class="exercises"><h3>Exercises</h3><ol><li><p>How many numbers between 1 and 100 are divisible by 2 or 3, and why?</p></li>
+<li><p>Find the number of subsets of a ten element set, and explain your count.</p></li></ol>
+<details><summary>Answer</summary><p>Sixty-seven numbers.</p></details></section>
+</section><div class="legal"><div>Copyright 2024 the authors. Licensed for reuse, with attribution, under the usual terms.</div></div>
+</div></body></html>"""
+
+
+COLUMNS_PAGE = f"""<html><body><div id="top"><div><a href="/">Paper</a> <span>Monday, March 4, 2024</span></div>
+<ul><li><a href="/a">Login</a></li><li><a href="/b">Settings</a></li><li><a href="/c">Subscribe</a></li></ul>
+<ul>{"".join(f'<li><a href="/s/{i}">Other story number {i}</a> <span>Mar {i}</span></li>' for i in range(1, 11))}</ul></div>
+<div id="contents"><time>March 4, 2024</time><div class="headline"><h1>Council delays vote</h1><span>Updated 2 hours ago</span></div>
+<div class="text"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div>
+<div class="notice"><p>Members only. Register to read the rest of this story, it is free.</p></div></div>
+</body></html>"""
+
+PLAIN_FORUM_PAGE = f"""<html><body><div class="crumbs"><a href="/">Home</a></div><h2>Help with a bridge load problem</h2>
+<div class="posts"><div class="post" id="p1"><div class="head"><a href="/user/7">ann</a> <time>Mar 1, 2024</time></div>
+<div class="body"><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p><p>{PARAGRAPH}</p></div></div>
+<div class="post" id="p2"><div class="head"><a href="/user/8">bo</a> <time>Mar 2, 2024</time></div>
+<div class="body"><p>Use the moment balance: 40 kN.</p></div></div>
+<div class="post" id="p3"><div class="head"><a href="/user/7">ann</a> <time>Mar 2, 2024</time></div>
+<div class="body"><p>Thanks, got 40 kN too.</p></div></div></div></body></html>"""
+
 
 @pytest.fixture(scope="module")
 def site():
     server = LoopbackServer()
     for path, body in {"/formula.html": FORMULA_PAGE, "/article.html": ARTICLE_PAGE, "/thread.html": THREAD_PAGE,
-                       "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE}.items():
+                       "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE,
+                       "/teaser.html": TEASER_PAGE, "/chapter.html": CHAPTER_PAGE,
+                       "/columns.html": COLUMNS_PAGE, "/page7.html": PLAIN_FORUM_PAGE}.items():
         server.add(path, body)
     server.add("/lazy.html", LAZY_PAGE.replace("{host}", f"127.0.0.1:{server.port}"))
     yield server
@@ -73,7 +109,8 @@ def site():
 def trees(site):
     render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
                           per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
-    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html"]
+    paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html", "/columns.html",
+             "/page7.html"]
     with Renderer(render, NetworkConfig(allow_private=[f"127.0.0.1:{site.port}"])) as renderer:
         rows = renderer.render_many([(p, site.url(p)) for p in paths])
     assert all(row["status"] == "ok" for row in rows)
@@ -128,3 +165,32 @@ def test_hidden_running_text_is_kept_collapsed_and_hidden_menus_are_not(trees):
     hidden = [n for n in tree if n["text"].startswith("The committee met")]
     assert len(hidden) == 3 and all(n["collapsed"] for n in hidden)
     assert "Home" not in text(tree) and "Search the site" not in text(tree)
+
+
+def test_text_far_from_the_article_is_dropped_and_its_title_kept(trees):
+    joined = text(trees["/teaser.html"])
+    assert joined.count("The committee met on Tuesday") == 4 and "Council delays vote" in joined
+    for chrome in ("Storm season", "What to know before the weather", "keeping food safe", "All rights reserved"):
+        assert chrome not in joined
+
+
+def test_every_part_of_a_chapter_stays_around_its_main_text(trees):
+    joined = text(trees["/chapter.html"])
+    for part in ("Section 3.3 Counting with Repeats", "now they overlap", "Counting with diagrams", "divisible by 2 or 3",
+                 "subsets of a ten element set", "Sixty-seven numbers"):
+        assert part in joined
+    assert joined.count("The committee met on Tuesday") == 4 and "Copyright 2024" not in joined
+
+
+def test_layout_columns_around_the_article_are_no_thread(trees):
+    joined = text(trees["/columns.html"])
+    assert joined.count("The committee met on Tuesday") == 5 and "Council delays vote" in joined
+    for chrome in ("Monday, March 4, 2024", "Settings", "Members only"):
+        assert chrome not in joined
+
+
+def test_replies_of_a_thread_without_markup_stay_beside_a_long_question(trees):
+    joined = text(trees["/page7.html"])
+    assert joined.count("The committee met on Tuesday") == 4
+    for part in ("Help with a bridge load problem", "Use the moment balance: 40 kN.", "Thanks, got 40 kN too."):
+        assert part in joined

@@ -299,6 +299,108 @@
     return prose >= 400 && linked < 0.3 * prose;
   }
 
+  // ---- main content -------------------------------------------------------------------
+  // On a page that is no thread, the article is the block where running text gathers
+  // (paragraphs score their parent and grandparent, links count against them), with the
+  // siblings that score alike; text far from it (teasers, footers, notices) is chrome.
+  const POSITIVE_NAME = /(^|[-_ ])(article|body|content|entry|main|post|text|story|prose|problem|solution|exercise)s?([-_ ]|$)/i;
+  const NEGATIVE_NAME = /(^|[-_ ])(comments?|meta|footer|masthead|sidebar|sponsor|widget|byline|share|social|related|promo|teasers?|tags?|nav|menu|popular|trending)([-_ ]|$)/i;
+  function linkDensity(el) {
+    const total = clean(el.innerText || "").length;
+    let linked = 0;
+    for (const a of el.getElementsByTagName("a")) linked += clean(a.innerText || "").length;
+    return total ? Math.min(1, linked / total) : 0;
+  }
+  function mainRegion() {
+    if (isThread || !root || microdataPosts().length) return null;
+    const scores = new Map();
+    const initial = (el) => {
+      let score = 0;
+      if (el.tagName === "DIV" || el.tagName === "ARTICLE") score += 5;
+      else if (["PRE", "TD", "BLOCKQUOTE", "SECTION"].includes(el.tagName)) score += 3;
+      else if (["OL", "UL", "DL", "LI", "FORM", "ADDRESS"].includes(el.tagName)) score -= 3;
+      if (POSITIVE_NAME.test(nameOf(el))) score += 25;
+      if (NEGATIVE_NAME.test(nameOf(el))) score -= 25;
+      return score;
+    };
+    let prose = 0;
+    const scored = [];
+    const proseOf = new Map();  // element -> length of the running text inside it
+    for (const el of root.querySelectorAll("p, pre, td, blockquote, div, li, dd")) {
+      if (el.tagName === "DIV" && el.querySelector("p, div, pre, table, ul, ol, blockquote, h1, h2, h3, h4, h5, h6")) continue;
+      if (el.tagName === "LI" && el.querySelector("p, div, li")) continue;
+      const text = clean(el.innerText || "");
+      if (text.length < 25 || linkDensity(el) > 0.5) continue;
+      const score = 1 + (text.match(/[,，、،]/g) || []).length + Math.min(Math.floor(text.length / 100), 3);
+      prose += text.length;
+      scored.push([el, text.length]);
+      for (let up = el; up && up !== root; up = up.parentElement) proseOf.set(up, (proseOf.get(up) || 0) + text.length);
+      let up = el.parentElement;
+      for (let level = 0; up && level < 3; level++, up = up.parentElement) {
+        if (!scores.has(up)) scores.set(up, initial(up));
+        scores.set(up, scores.get(up) + score / (level === 0 ? 1 : level === 1 ? 2 : 6));
+        if (up === root) break;
+      }
+    }
+    let top = null, topScore = 0;
+    for (const [el, score] of scores) {
+      const final = score * (1 - linkDensity(el));
+      scores.set(el, final);
+      if (final > topScore) { top = el; topScore = final; }
+    }
+    if (!top || top === root || top.contains(root)) return null;
+    const region = [top];
+    const parent = top.parentElement;
+    if (parent && parent !== document.body.parentElement) {
+      for (const sibling of parent.children) {
+        if (sibling === top) continue;
+        const bonus = sibling.className && sibling.className === top.className ? 0.2 * topScore : 0;
+        const text = clean(sibling.innerText || "");
+        const density = linkDensity(sibling);
+        const prose = proseOf.get(sibling) || 0;
+        const before = sibling.compareDocumentPosition(top) & Node.DOCUMENT_POSITION_FOLLOWING;
+        // A sibling section of the same text (the next part of a chapter, its introduction) joins too,
+        // and so does the heading above the text.
+        if ((scores.get(sibling) || 0) + bonus >= Math.max(10, 0.2 * topScore) ||
+            (prose >= Math.max(140, 0.1 * (proseOf.get(top) || 0)) && density < 0.3) ||
+            (before && prose >= 0.7 * text.length && density < 0.25 && (text.length > 80 || /[.!?。！？]\s*$/.test(text))) ||
+            (before && /^H[1-6]$/.test(sibling.tagName)) ||
+            (sibling.tagName === "P" && ((text.length > 80 && density < 0.25) || (density === 0 && /[.!?。！？]\s*$/.test(text))))) region.push(sibling);
+      }
+    }
+    // The page's title stays: the last heading of the first level above the text (else the first below it)
+    // that sits in no chrome.
+    const inChrome = (el) => { for (let up = el; up && up !== root; up = up.parentElement) if (isChrome(up)) return true; return false; };
+    const titles = Array.from(root.querySelectorAll("h1")).filter((h) => visible(h) && !region.some((r) => r.contains(h)) && !inChrome(h));
+    const above = titles.filter((h) => h.compareDocumentPosition(top) & Node.DOCUMENT_POSITION_FOLLOWING);
+    const title = above.length ? above[above.length - 1] : titles[0];
+    if (title) region.push(title);
+    // Running text spread over several regions (a problem page's parts, a long wiki page): no cut.
+    const inside = scored.reduce((sum, [el, length]) => sum + (region.some((r) => r.contains(el)) ? length : 0), 0);
+    if (inside < 0.6 * prose) return null;
+    // Repeated items inside the main text are the posts of a thread: no cut. Apart from it, they are
+    // teasers, cards and comments around an article; one around it that holds most of the page while
+    // the others hold little running text is a column of the page's layout.
+    const around = [];
+    for (const post of postIds.keys()) {
+      if (region.some((r) => r.contains(post))) return null;
+      if (region.some((r) => post.contains(r))) around.push(post);
+    }
+    if (around.length) {
+      let others = 0;
+      const shapes = around.map(innerShape);
+      for (const post of postIds.keys()) {
+        if (around.includes(post)) continue;
+        others += proseOf.get(post) || 0;
+        // A reply built like the post around the main text: a thread whatever their lengths.
+        const shape = innerShape(post);
+        if (shapes.some((s) => similarity(s, shape) >= 0.4)) return null;
+      }
+      if (others >= 0.25 * inside || around.some((post) => (post.innerText || "").length < 0.5 * rootTextLength)) return null;
+    }
+    return region;
+  }
+
   function flush() {
     const text = clean(buffer.join(""));
     if (text && bufferCtx) {
@@ -431,6 +533,7 @@
   function walk(el, ctx) {
     for (const child of el.childNodes) {
       if (child.nodeType === Node.TEXT_NODE) {
+        if (region && !ctx.main && !/^\s*$/.test(child.textContent)) continue;
         if (!bufferCtx) bufferCtx = ctx;
         buffer.push(child.textContent);
         continue;
@@ -452,6 +555,11 @@
       }
       if (child.getAttribute("aria-hidden") === "true" && !child.closest(".katex")) continue;
       if (isChrome(child)) continue;
+      let main = ctx.main;
+      if (!main && region) {
+        if (region.includes(child)) main = true;
+        else if (!regionAround.has(child)) continue;
+      }
       let collapsed = ctx.collapsed;
       if (!visible(child) && !ctx.collapsed) {
         const insideClosedDetails = child.closest("details:not([open])");
@@ -491,7 +599,7 @@
         continue;
       }
       const isBlock = BLOCK_TAGS.has(tag);
-      const childCtx = { kind: ctx.kind, level: ctx.level, collapsed, block, post };
+      const childCtx = { kind: ctx.kind, level: ctx.level, collapsed, block, post, main };
       if (/^H[1-6]$/.test(tag)) { childCtx.kind = "heading"; childCtx.level = Number(tag[1]); }
       else if (tag === "LI") { childCtx.kind = "list_item"; }
       else if (tag === "PRE") { childCtx.kind = "code"; }
@@ -510,14 +618,18 @@
   const root = document.querySelector("main, [role=main]") || document.body;
   const rootTextLength = root ? root.innerText.length : 0;
   const isThread = threadPage();
+  let region = null;
+  const regionAround = new Set();
   if (root) {
     // A thread's title often sits above the main region (the question's header).
     const title = root.querySelector("h1") ? null : document.querySelector("h1");
     if (title && visible(title)) nodes.push({ kind: "heading", text: clean(title.innerText), level: 1, src: null, alt: null,
                                               collapsed: false, block: 0, post: 0 });
     findPosts(root, rootTextLength);
+    region = mainRegion();
+    if (region) for (const el of region) for (let up = el.parentElement; up; up = up.parentElement) regionAround.add(up);
     const around = postOf(root);
-    walk(root, { kind: "text", level: 0, collapsed: false, block: 0, post: around ? scope.get(around) : 0 });
+    walk(root, { kind: "text", level: 0, collapsed: false, block: 0, post: around ? scope.get(around) : 0, main: !region });
   }
   flush();
   // schema.org JSON-LD blocks, read by the extraction engine (QAPage, DiscussionForumPosting, Quiz).
