@@ -23,6 +23,9 @@ setup(
         "numpy>=1.26",
         "matplotlib>=3.8",
         "warcio==1.8.1",
+        "protego==0.7.0",
+        "w3lib==2.5.0",
+        "idna==3.20",
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],

@@ -11,6 +11,7 @@ that found it and the first round that did.
 from __future__ import annotations
 
 import sys
+from urllib.parse import urlsplit
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -30,26 +31,30 @@ VERDICT = T.StructType([
 ])
 
 
+def verdict(url: str, tracking_params: list[str], blocked: HostSet, benchmark: HostSet, top: frozenset[str]) -> tuple:
+    """One raw URL -> (url_id, url, host, status, reason), the fields of VERDICT."""
+    try:
+        norm = normalize(url, tracking_params)
+    except InvalidUrl as exc:
+        return stable_id("invalid", url), url, None, "invalid", str(exc)
+    host = urlsplit(norm).hostname
+    if entry := blocked.covering(host):
+        return stable_id(norm), norm, host, "blocked", f"domain {entry} is on the block list"
+    if entry := benchmark.covering(host):
+        return stable_id(norm), norm, host, "benchmark", f"domain {entry} hosts an evaluation benchmark"
+    if host in top:
+        reason = f"host {host} is among the {len(top)} with the most search hits"
+        return stable_id(norm), norm, host, "frequent_domain", reason
+    return stable_id(norm), norm, host, "ok", None
+
+
 def verdicts(tracking_params: list[str], blocklist: list[str], benchmarks: list[str], frequent: list[str]):
     blocked, benchmark, top = HostSet(blocklist), HostSet(benchmarks), frozenset(frequent)
 
-    def one(url: str) -> tuple:
-        try:
-            norm = normalize(url, tracking_params)
-        except InvalidUrl as exc:
-            return stable_id("invalid", url), url, None, "invalid", str(exc)
-        host = norm.split("/")[2].split(":")[0]
-        if entry := blocked.covering(host):
-            return stable_id(norm), norm, host, "blocked", f"domain {entry} is on the block list"
-        if entry := benchmark.covering(host):
-            return stable_id(norm), norm, host, "benchmark", f"domain {entry} hosts an evaluation benchmark"
-        if host in top:
-            return stable_id(norm), norm, host, "frequent_domain", f"host {host} is among the {len(top)} with the most search hits"
-        return stable_id(norm), norm, host, "ok", None
-
     @F.pandas_udf(VERDICT)
     def judge(raw: pd.Series) -> pd.DataFrame:
-        return pd.DataFrame([one(url) for url in raw], columns=VERDICT.fieldNames())
+        rows = [verdict(url, tracking_params, blocked, benchmark, top) for url in raw]
+        return pd.DataFrame(rows, columns=VERDICT.fieldNames())
 
     return judge
 

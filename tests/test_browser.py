@@ -2,7 +2,9 @@
 import base64
 import io
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -294,6 +296,34 @@ new WebSocket('ws://127.0.0.1:{other.port}/socket');</script></body></html>""")
         assert other.hits == {}
     finally:
         other.close()
+
+
+WEBRTC_PAGE = """<html><body><main><p id="log">WebRTC probe.</p><script>
+const log = text => { document.getElementById('log').textContent += ' ' + text; };
+const pc = new RTCPeerConnection({iceServers: [{urls: 'stun:127.0.0.1:STUN_PORT'}]});
+pc.onicecandidate = e => { if (e.candidate) log(e.candidate.candidate); };
+pc.onicegatheringstatechange = () => log('gathering:' + pc.iceGatheringState);
+pc.createDataChannel('probe');
+pc.createOffer().then(offer => pc.setLocalDescription(offer));
+</script></main></body></html>"""
+
+
+def test_webrtc_sends_no_udp_around_the_proxy(renderer, pages):
+    """A page's peer connection gathers no candidate and sends no STUN datagram, not even to loopback.
+    (Without the WebRTC flags the same page lists the machine's addresses and STUN reaches the socket.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stun:
+        stun.bind(("127.0.0.1", 0))  # a loopback port no policy lists
+        stun.setblocking(False)
+        page = WEBRTC_PAGE.replace("STUN_PORT", str(stun.getsockname()[1]))
+        row = render_one(renderer, pages.add("/webrtc.html", page))
+        time.sleep(1)  # STUN retransmits within a second
+        datagrams = 0
+        while select.select([stun], [], [], 0)[0]:
+            stun.recv(2048)
+            datagrams += 1
+    log = " ".join(texts_of(row))
+    assert datagrams == 0 and "candidate:" not in log  # nothing sent, no address offered ...
+    assert row["status"] == "ok" and "gathering:complete" in log  # ... and gathering ran to its end
 
 
 def test_robots_txt_is_obeyed_and_read_once(renderer, pages, flaky):

@@ -9,7 +9,8 @@ by `runtime.network` (policy checked on every hop, redirects counted, size cappe
 robots.txt and per-host politeness applied) and handed to the page; every request the
 page makes is fetched the same way and fulfilled through a route. Chromium is launched
 with a proxy that does not exist, so anything that slipped past the route (a
-WebSocket, a prefetch) fails instead of reaching an address nobody checked.
+WebSocket, a prefetch) fails instead of reaching an address nobody checked, and with
+WebRTC kept off UDP, which would not go through that proxy.
 
 Each URL ends as one `pages` row with a status and a reason.
 """
@@ -50,6 +51,10 @@ CHROMIUM_FLAGS = [
     # included: `<-loopback>` removes Chromium's implicit bypass).
     "--proxy-server=http://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
+    # WebRTC sends UDP (STUN, media) around the proxy that guards every request: none at all.
+    # The first is the switch of full Chrome builds, the second the one headless Chromium reads.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 TREE_JS = (Path(__file__).with_name("tree.js")).read_text()
 DOCUMENT_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
