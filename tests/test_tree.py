@@ -91,6 +91,14 @@ PLAIN_FORUM_PAGE = f"""<html><body><div class="crumbs"><a href="/">Home</a></div
 <div class="post" id="p3"><div class="head"><a href="/user/7">ann</a> <time>Mar 2, 2024</time></div>
 <div class="body"><p>Thanks, got 40 kN too.</p></div></div></div></body></html>"""
 
+# A worksheet whose answers follow the problems in headed parts, beside a link-heavy sidebar.
+SHEET_PAGE = f"""<html><body><div class="page"><h1>Practice sheet 4</h1>
+<div class="problems"><p>{PARAGRAPH}</p><p>Problem 1. A car travels 100 m in 5 s, so what is its speed in metres per second?</p>
+<p>{PARAGRAPH}</p><p>Problem 2. A block of 20 g has a volume of 4 cubic centimetres: find its density.</p></div>
+<h2>Solutions</h2><ol class="key"><li>v = 100 / 5 = 20 m/s</li><li>rho = 20 / 4 = 5 g/cm^3</li></ol>
+<div class="worked"><h3>Worked answer</h3><p>n = 36 / 18 = 2.</p></div>
+<div class="links"><a href="/a">More sheets</a> <a href="/b">Shop</a> <a href="/c">Newsletter</a></div>
+</div></body></html>"""
 
 @pytest.fixture(scope="module")
 def site():
@@ -98,7 +106,7 @@ def site():
     for path, body in {"/formula.html": FORMULA_PAGE, "/article.html": ARTICLE_PAGE, "/thread.html": THREAD_PAGE,
                        "/qa.html": QA_PAGE, "/tabs.html": TABS_PAGE,
                        "/teaser.html": TEASER_PAGE, "/chapter.html": CHAPTER_PAGE,
-                       "/columns.html": COLUMNS_PAGE, "/page7.html": PLAIN_FORUM_PAGE}.items():
+                       "/columns.html": COLUMNS_PAGE, "/page7.html": PLAIN_FORUM_PAGE, "/sheet.html": SHEET_PAGE}.items():
         server.add(path, body)
     server.add("/lazy.html", LAZY_PAGE.replace("{host}", f"127.0.0.1:{server.port}"))
     yield server
@@ -110,7 +118,7 @@ def trees(site):
     render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
                           per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
     paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html", "/columns.html",
-             "/page7.html"]
+             "/page7.html", "/sheet.html"]
     with Renderer(render, NetworkConfig(allow_private=[f"127.0.0.1:{site.port}"])) as renderer:
         rows = renderer.render_many([(p, site.url(p)) for p in paths])
     assert all(row["status"] == "ok" for row in rows)
@@ -194,3 +202,10 @@ def test_replies_of_a_thread_without_markup_stay_beside_a_long_question(trees):
     assert joined.count("The committee met on Tuesday") == 4
     for part in ("Help with a bridge load problem", "Use the moment balance: 40 kN.", "Thanks, got 40 kN too."):
         assert part in joined
+
+
+def test_headed_parts_after_the_main_text_stay_with_it(trees):
+    joined = text(trees["/sheet.html"])
+    for part in ("Problem 1. A car travels", "Solutions", "v = 100 / 5 = 20 m/s", "Worked answer", "n = 36 / 18 = 2."):
+        assert part in joined
+    assert "Newsletter" not in joined

@@ -365,7 +365,18 @@
             (prose >= Math.max(140, 0.1 * (proseOf.get(top) || 0)) && density < 0.3) ||
             (before && prose >= 0.7 * text.length && density < 0.25 && (text.length > 80 || /[.!?。！？]\s*$/.test(text))) ||
             (before && /^H[1-6]$/.test(sibling.tagName)) ||
+            // A headed part after the text (a problem's "Solution", an answer key) is the page's own.
+            (!before && density < 0.3 && text.length >= 20 && sibling.querySelector("h1, h2, h3, h4, h5, h6")) ||
             (sibling.tagName === "P" && ((text.length > 80 && density < 0.25) || (density === 0 && /[.!?。！？]\s*$/.test(text))))) region.push(sibling);
+      }
+      // A heading after the text opens a part of the page's own ("Solutions" and its list): the heading
+      // and what follows it stay, up to a block that is mostly links.
+      let headed = false;
+      for (let sibling = top.nextElementSibling; sibling; sibling = sibling.nextElementSibling) {
+        const linked = linkDensity(sibling) >= 0.3;
+        if (/^H[1-6]$/.test(sibling.tagName)) headed = !linked;
+        else if (linked) headed = false;
+        if (headed && !region.includes(sibling)) region.push(sibling);
       }
     }
     // The page's title stays: the last heading of the first level above the text (else the first below it)
