@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tarfile
-from collections import Counter
 from pathlib import Path
 
 from runtime.config import NetworkConfig, RenderConfig
+from sampleweb.realweb import words
 from sampleweb.server import serve
 from udfs.browser import Renderer
 
@@ -43,19 +42,6 @@ SDISTS = {
     # Its metadata asks for Python 3.12; only its test files are read here.
     "article-extractor": ("article-extractor==0.5.9", ["--ignore-requires-python"]),
 }
-WORD = re.compile(r"\w+")
-# Thai, Myanmar, Japanese kana and CJK ideographs are written without spaces between words.
-UNSPACED = re.compile(r"[\u0e00-\u0e7f\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-
-
-def words(text: str) -> Counter:
-    bag: Counter = Counter()
-    for word in WORD.findall(text.lower()):
-        if UNSPACED.search(word):
-            bag.update(word)
-        else:
-            bag[word] += 1
-    return bag
 
 
 def score(expected: str, output: str) -> dict[str, float]:
