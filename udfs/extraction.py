@@ -220,7 +220,7 @@ def _structured(nodes: list[dict], posts: list[dict], blocks: list[str], page_ti
             question.texts.insert(0, title)  # shown above the post
         questions = _sub_questions(title, question)
     else:  # only the title in the data: the body is the thread's opening post
-        questions = [pair.question for pair in _thread(nodes, posts, blocks, page_title)] or [Segment([title])]
+        questions = [pair.question for pair in _thread(nodes, posts, page_title)] or [Segment([title])]
     return [Pair(question, solution, "structured") for question in questions if question.text]
 
 
@@ -247,11 +247,11 @@ def _body(post: list[dict]) -> Segment:
         _is_text(n) and (len(n["text"].split()) >= 5 or QUESTION_MARK.search(n["text"])))]
     segment = Segment()
     if sentences:
+        for node in kept[:sentences[0]]:
+            if node["kind"] == "image":
+                segment.add(node)  # a post's pictures may stand before its first words
         for node in kept[sentences[0]:]:
             segment.add(node)
-        # A post's pictures may stand before its first words.
-        segment.images = [n["src"] for n in kept if n["kind"] == "image" and n.get("src")
-                          and not DECORATION.search(f"{n['src']} {n.get('alt') or ''}")]
     return segment
 
 
@@ -289,7 +289,7 @@ def _sub_questions(title: str | None, question: Segment) -> list[Segment]:
     return [Segment([t for t in [title] if t] + [part], list(question.images)) for part in parts]
 
 
-def _thread(nodes: list[dict], posts: list[dict], blocks: list[str], page_title: str = "") -> list[Pair]:
+def _thread(nodes: list[dict], posts: list[dict], page_title: str = "") -> list[Pair]:
     by_post = _posts_of(nodes)
     bodies = {p["post"]: _body(by_post[p["post"]]) for p in posts if p["post"] in by_post}
     meta = [p for p in posts if p["post"] in bodies and len(bodies[p["post"]].text) >= 20]
@@ -537,7 +537,7 @@ def extract_pairs(nodes: list[dict], posts: list[dict] | None = None, structured
     problem_page = any(n["kind"] == "heading" and Q_ANCHOR.match(n["text"]) for n in nodes) and any(
         _is_text(n) and _solution_start(n) for n in nodes)
     if not problem_page:
-        pairs = _thread(nodes, posts, structured, title)
+        pairs = _thread(nodes, posts, title)
     for strategy in (_solutions_section, _anchored, _single):
         pairs = pairs or strategy(nodes)
     return pairs
