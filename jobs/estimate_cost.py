@@ -27,7 +27,7 @@ from runtime.cli import load_or_exit
 from runtime.context import Context, pipeline_run
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
-from udfs.extraction import extract_partitions
+from udfs.extraction import PAGE_COLUMNS, extract_partitions
 from udfs.llm import cost_usd, estimate_tokens
 
 
@@ -46,8 +46,7 @@ def estimate(ctx: Context) -> list[dict]:
     rules = dataclasses.replace(ctx, config=ctx.config.model_copy(update={"llm": llm.model_copy(update={"engine": "rules"})}))
     extract, validate, synthesize = ExtractQAs(), ValidateQAs(), SynthesizeAnswers()
     pages = pending(ctx, extract)
-    foreseen = pages.select("url_id", "url", "tree", "posts", "structured_data", "title").mapInPandas(
-        extract_partitions(), CandidateQA.transform_schema())
+    foreseen = pages.select(*PAGE_COLUMNS).mapInPandas(extract_partitions(), CandidateQA.transform_schema())
     candidates = pending(ctx, validate).select(*CandidateQA.transform_schema().fieldNames()).unionByName(foreseen)
     candidates = candidates.withColumn("input_key", F.col("qa_id"))
     valid = validate.transform(rules, candidates).where(F.col("status") == "ok")

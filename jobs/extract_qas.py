@@ -21,7 +21,7 @@ from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
 from udfs.answers import final_answer
-from udfs.extraction import extract_partitions, tree_text
+from udfs.extraction import PAGE_COLUMNS, extract_partitions, tree_text
 from udfs.llm import build_request, load_prompt, parse_choices
 
 REQUESTS = T.StructType(
@@ -72,7 +72,7 @@ class ExtractQAs(Stage):
 
     def source(self, ctx: Context) -> DataFrame:
         pages = ctx.tables.read("pages").where(F.col("status") == "ok")
-        return pages.select("url_id", "url", "tree", "posts", "structured_data", "title", F.col("url_id").alias("input_key"))
+        return pages.select(*PAGE_COLUMNS, F.col("url_id").alias("input_key"))
 
     def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
         llm = ctx.config.llm
@@ -80,8 +80,7 @@ class ExtractQAs(Stage):
 
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
         if ctx.config.llm.engine == "rules":
-            return batch.select("url_id", "url", "tree", "posts", "structured_data", "title").mapInPandas(
-                extract_partitions(), CandidateQA.transform_schema())
+            return batch.select(*PAGE_COLUMNS).mapInPandas(extract_partitions(), CandidateQA.transform_schema())
         requests = self.requests(ctx, batch)
         answered = resolve(ctx, self.name, requests).where(F.col("status") == "ok").select("request_id", "response")
         engine = f"llm:{ctx.config.llm.extract.model}"

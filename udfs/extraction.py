@@ -561,8 +561,12 @@ def tree_text(nodes: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), images
 
 
+# The `pages` columns the rule engine reads.
+PAGE_COLUMNS = ("url_id", "url", "tree", "posts", "structured_data", "title")
+
+
 def extract_partitions():
-    """A mapInPandas function: pages (url_id, url, tree, posts, structured_data, title) in, candidate QA rows out."""
+    """A mapInPandas function: pages (PAGE_COLUMNS) in, candidate QA rows out."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
