@@ -20,11 +20,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from sampleweb.realweb import ANSWER_LABEL, image_found, load, render, words
-
-
-def _holds(truth: Counter, got: Counter) -> float:
-    return sum((truth & got).values()) / max(1, sum(truth.values()))
+from sampleweb.realweb import ANSWER_LABEL, held, image_found, load, render, words
 
 
 def check(pages: list[dict], rows: dict[str, dict]) -> list[dict]:
@@ -36,8 +32,8 @@ def check(pages: list[dict], rows: dict[str, dict]) -> list[dict]:
         question = sum((words(qa["question"]) for qa in page["qa"]), Counter())
         answer = sum((words(ANSWER_LABEL.sub("", qa["answer"])) for qa in page["qa"] if qa["answer"]), Counter())
         truth_srcs = [s for qa in page["qa"] for s in qa["image_srcs"]]
-        out.append({"id": page["id"], "question": round(_holds(question, got), 3),
-                    "answer": round(_holds(answer, got), 3) if answer else None,
+        out.append({"id": page["id"], "question": round(held(question, got), 3),
+                    "answer": round(held(answer, got), 3) if answer else None,
                     "images": sum(image_found(s, srcs) for s in truth_srcs), "images_total": len(truth_srcs),
                     "words": sum(got.values())})
     return out

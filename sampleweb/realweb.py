@@ -74,15 +74,16 @@ def render(pages: list[dict], site_root: Path, timeout_s: float = 30) -> dict[st
     return {row["url_id"]: row for row in rows}
 
 
-def _holds(truth: Counter, got: Counter) -> float:
+def held(truth: Counter, got: Counter) -> float:
+    """The share of the words of `truth` that `got` holds."""
     return sum((truth & got).values()) / max(1, sum(truth.values()))
 
 
 def finds(truth_question: str, question: str) -> float:
     """How much of a ground-truth question an extracted one holds (0: it does not find it)."""
     truth, got = words(truth_question), words(question)
-    held = _holds(truth, got)
-    return held if held >= 0.6 and sum(got.values()) <= 3 * sum(truth.values()) + 60 else 0.0
+    share = held(truth, got)
+    return share if share >= 0.6 and sum(got.values()) <= 3 * sum(truth.values()) + 60 else 0.0
 
 
 def _image_key(src: str) -> str:
@@ -122,7 +123,7 @@ def score(pages: list[dict], extracted: dict[str, list[dict]]) -> dict:
             records.append({
                 "page": page["id"], "kind": page["kind"], "found": pair is not None,
                 "answer": answer is not None,
-                "answer_kept": bool(pair and answer and _holds(words(answer), words(pair.get("solution") or "")) >= 0.5),
+                "answer_kept": bool(pair and answer and held(words(answer), words(pair.get("solution") or "")) >= 0.5),
                 "images": len(qa["image_srcs"]),
                 "images_found": sum(image_found(src, pair["question_images"]) for src in qa["image_srcs"]) if pair else 0,
             })
