@@ -31,7 +31,8 @@ setup(
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
         "test": ["pytest>=8", "pytest-timeout>=2.3"],
         # The training stage only: torch from PyPI is a large CUDA build.
-        "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],
+        # torchvision: the video processors that Qwen2-VL-style processors carry.
+        "train": ["torch==2.15.0", "torchvision==0.29.2", "transformers==5.23.0", "accelerate==1.15.0", "datasets==5.2.0"],
         # benchmarks/ only: the static baseline and the extractor compared against.
         "bench": ["beautifulsoup4>=4.12", "trafilatura==2.3.1"],
     },

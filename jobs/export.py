@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from runtime.cli import load_or_exit
 from runtime.context import pipeline_run
+from training import storage
 from training.export import export_final_qas
 
 
@@ -20,7 +21,8 @@ def main(argv=None) -> int:
     with pipeline_run(config, "export", args.run_id, serve_sample_web=False) as ctx:
         version = config.train.table_version
         version = ctx.tables.version("final_qas") if version is None else version
-        result = export_final_qas(ctx.tables, config.train.output_dir / f"final_qas-v{version}" / "export", version)
+        out = storage.join(storage.absolute(config.train.output_dir), f"final_qas-v{version}", "export")
+        result = export_final_qas(ctx.tables, out, version)
         ctx.tracker.log_params({"export": asdict(result)})
         print(json.dumps(asdict(result), indent=1))
     return 0

@@ -1,11 +1,12 @@
-"""Fine-tune a LLaVA-style model on final_qas read at a pinned Delta version.
+"""Fine-tune a vision-language model on final_qas read at a pinned Delta version.
 
 Exports that version, mixes in an external instruction set, records the table path and
-version as the MLflow run's input, and launches the training loop through TorchDistributor
-(local mode on one machine, GPU executors on a cluster). The checkpoint is logged with the
-data version it learned from.
+version as the MLflow run's input, and launches the trainer (training/trainer.py) through
+TorchDistributor: `train.num_processes` processes on the driver in local mode, GPU executors on
+a cluster, forming one DDP / FSDP / ZeRO-3 job. The trainer reports its loss, learning rate and
+throughput into this run and logs the checkpoint, so the checkpoint names the data it learned from.
 
-    python -m jobs.train --conf conf/local.yaml --set train.checkpoint=/models/llava-qwen2.5-7b
+    python -m jobs.train --conf conf/local.yaml --set train.checkpoint=/models/Qwen2-VL-7B-Instruct
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from runtime.cli import load_or_exit
 from runtime.config import ConfigError
 from runtime.context import Context, pipeline_run
+from training import storage
 from training.export import export_final_qas
 from training.mix import mix
 
@@ -24,31 +26,33 @@ from training.mix import mix
 def launch(ctx: Context) -> dict:
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    from training.loop import train
+    from training.trainer import train
 
     cfg = ctx.config.train
     if cfg.checkpoint is None:
-        raise ConfigError("train.checkpoint: set the path of a saved LLaVA-style model and processor")
+        raise ConfigError("train.checkpoint: set the model to fine-tune (a saved model + processor folder, or a hub id)")
     version = ctx.tables.version("final_qas") if cfg.table_version is None else cfg.table_version
-    run_dir = cfg.output_dir / f"final_qas-v{version}"
-    exported = export_final_qas(ctx.tables, run_dir / "export", version)
-    data = exported.jsonl
+    run_dir = storage.join(storage.absolute(cfg.output_dir), f"final_qas-v{version}")
+    export_dir = storage.join(run_dir, "export")
+    exported = export_final_qas(ctx.tables, export_dir, version)
+    data = exported.messages_jsonl
     if cfg.external_data is not None:
-        data = mix(Path(exported.jsonl), cfg.external_data, run_dir / "mix" / "train.jsonl", cfg.mix_ratio, cfg.seed).jsonl
+        data = mix(exported.jsonl, cfg.external_data, storage.join(run_dir, "mix", "train.jsonl"), cfg.mix_ratio, cfg.seed).jsonl
     ctx.tracker.log_params({"train": cfg.model_dump(mode="json"), "export": asdict(exported)})
     ctx.tracker.log_dataset(ctx.tables.read("final_qas", version), ctx.tables.location("final_qas"), version, "final_qas")
+    # A folder here is made absolute for the training processes; anything else is a hub id.
+    checkpoint = str(Path(cfg.checkpoint).resolve()) if Path(cfg.checkpoint).exists() else cfg.checkpoint
     args = {
         **cfg.model_dump(mode="json"),
-        "checkpoint": str(cfg.checkpoint.resolve()),
-        "data": str(data),
-        "image_root": str((run_dir / "export").resolve()),
-        "output_dir": str((run_dir / "checkpoint").resolve()),
+        "checkpoint": checkpoint,
+        "data": data,
+        "image_root": export_dir,
+        "output_dir": run_dir,
         "mlflow_run_id": ctx.tracker.run.info.run_id if ctx.tracker.run else None,
         "mlflow_uri": ctx.tracker.uri,
     }
     local = ctx.config.spark.master.startswith("local")
     result = TorchDistributor(num_processes=cfg.num_processes, local_mode=local, use_gpu=cfg.use_gpu).run(train, args)
-    ctx.tracker.log_artifacts(result["output_dir"], "checkpoint")
     return {"table_version": version, "export": asdict(exported), **result}
 
 
@@ -63,7 +67,10 @@ def main(argv=None) -> int:
             print(exc, file=sys.stderr)
             return 2
         print(json.dumps({k: v for k, v in result.items() if k != "losses"}, indent=1))
-        print(f"loss: first {result['losses'][0]:.4f}, last {result['losses'][-1]:.4f} over {result['steps']} steps")
+        print(
+            f"loss: first {result['losses'][0]:.4f}, last {result['losses'][-1]:.4f} over {result['steps']} steps "
+            f"on {result['world_size']} processes; {result['tokens_per_s']} tokens/s; peak memory {result['peak_memory_gb']} GiB"
+        )
     return 0
 
 

@@ -278,32 +278,50 @@ class TrainConfig(Section):
     """Fine-tuning from a pinned version of final_qas; defaults are the reference's hyperparameters."""
 
     table_version: int | None = None  # None: the latest version, recorded with the run
-    output_dir: Path = Path("work/train")
-    checkpoint: Path | None = None  # a saved LLaVA-style model + processor (SigLIP / projector / Qwen2.5-7B)
-    external_data: Path | None = None  # conversation JSONL to mix in; None: no mix
+    # Export, mix and checkpoint: a local or shared folder, or a URI every executor reaches (s3://, gs://, ...).
+    output_dir: str = "work/train"
+    checkpoint: str | None = None  # a saved model + processor (folder or hub id) that AutoModelForImageTextToText loads
+    external_data: str | None = None  # conversation JSONL to mix in; None: no mix
     mix_ratio: float = Field(0.9, gt=0, le=1)  # our share of the mix (9:1)
     seed: int = 0
     epochs: int = Field(1, ge=1)
-    max_steps: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)  # set: stop after this many optimizer steps (epochs repeat as needed)
     learning_rate: float = Field(1e-5, gt=0)
-    vision_learning_rate: float = Field(2e-6, gt=0)
-    scheduler: Literal["cosine"] = "cosine"
+    vision_learning_rate: float = Field(2e-6, gt=0)  # the vision tower's
+    scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    max_length: int = Field(8192, ge=16)
-    gradient_accumulation: int = Field(1, ge=1)
-    num_processes: int = Field(1, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_length: int = Field(8192, ge=16)  # tokens per example, image tokens included
+    per_device_batch_size: int = Field(1, ge=1)
+    gradient_accumulation: int = Field(1, ge=1)  # global batch: per_device_batch_size x accumulation x processes
+    num_processes: int = Field(1, ge=1)  # one per GPU (or CPU process); they form one DDP / FSDP / ZeRO-3 job
     use_gpu: bool = False
-    repeat_first_batch: bool = False  # overfit one example: a smoke check that the loss falls
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on a GPU that has it, else fp32
+    gradient_checkpointing: bool = True
+    sharding: Literal["ddp", "fsdp", "deepspeed_zero3"] = "ddp"  # fsdp / ZeRO-3 (needs deepspeed) for models over one GPU
+    ddp_find_unused_parameters: bool = True  # text-only batches leave the vision tower unused
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    logging_steps: int = Field(1, ge=1)
+    dataloader_workers: int = Field(0, ge=0)
+    audit_ranks: bool = False  # each rank writes its examples and a parameter digest per step to <run>/ranks/
+
+    @model_validator(mode="after")
+    def zero3_runs_on_gpus(self) -> "TrainConfig":
+        if self.sharding == "deepspeed_zero3" and not self.use_gpu:
+            raise ValueError("train.sharding: deepspeed_zero3 needs train.use_gpu: true")
+        return self
 
 
 class EvaluateConfig(Section):
     """The hand-off to lmms-eval for a trained checkpoint (run where the weights and benchmarks are)."""
 
-    checkpoint: Path | None = None
-    model: str = "llava_onevision"  # lmms-eval's model adapter for LLaVA-NeXT / OneVision checkpoints
+    checkpoint: str | None = None
+    # lmms-eval's model class; auto: chosen from the checkpoint's architecture (config.json).
+    model: str = "auto"
     tasks: list[str] = ["mmmu_pro", "mathverse_testmini", "dynamath"]
     batch_size: int = Field(1, ge=1)
-    conv_template: str = "qwen_1_5"
+    conv_template: str = "qwen_1_5"  # LLaVA-NeXT-format checkpoints only; HF checkpoints use their own chat template
     output_dir: Path = Path("work/eval")
 
 

@@ -12,6 +12,7 @@ from schemas.images import ImageRecord
 from tests.conftest import REPO, make_config, settings_for
 from training.export import export_final_qas
 from training.mix import MixError, mix
+from training.model import FAMILIES, build_tiny_model
 
 
 def png(color) -> bytes:
@@ -108,39 +109,77 @@ def test_mix_ratio_and_determinism(tmp_path):
         mix(ours, bad, tmp_path / "m5.jsonl")
 
 
-@pytest.mark.e2e
-def test_training_through_torch_distributor_logs_loss_and_data_version(small_tables, tmp_path):
+def rank_log(run_dir, rank: int) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "ranks" / f"rank-{rank}.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_two_processes_fine_tune_in_step_and_report_into_the_data_versions_run(family, small_tables, tmp_path):
     import mlflow
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from jobs.train import main
-    from training.model import build_tiny_llava
+    from training.records import read_examples
+    from training.trainer import ChatCollator
 
     config, tables = small_tables
-    texts = [json.dumps(qa(n, [])) for n in range(1, 7)] + ["<image> Answer :"]
-    checkpoint = build_tiny_llava(tmp_path / "tiny", texts)
+    texts = [json.dumps(qa(n, [])) for n in range(1, 7)] + ["Answer :"]
+    tiny = build_tiny_model(family, tmp_path / "tiny", texts)
     version = tables.version("final_qas")
+    # One family writes through a URI, as executors on a cluster would.
+    output = f"file://{tmp_path / 'train'}" if family == "qwen2_vl" else str(tmp_path / "train")
     settings = settings_for(
-        tmp_path, **{"tracking.enabled": "true", "train.checkpoint": checkpoint, "train.output_dir": tmp_path / "train",
-                     "train.max_steps": 8, "train.learning_rate": 0.003, "train.vision_learning_rate": 0.001,
-                     "train.warmup_ratio": 0.0, "train.max_length": 256, "train.repeat_first_batch": "true",
-                     "train.table_version": version}
+        tmp_path, **{"tracking.enabled": "true", "train.checkpoint": tiny, "train.output_dir": output,
+                     "train.num_processes": 2, "train.max_steps": 6, "train.learning_rate": 0.003,
+                     "train.vision_learning_rate": 0.001, "train.warmup_ratio": 0.0, "train.max_length": 256,
+                     "train.audit_ranks": "true", "train.table_version": version}
     )
-    argv = ["--conf", str(REPO / "conf" / "local.yaml"), "--run-id", "train-test"] + [f"--set={k}={v}" for k, v in settings.items()]
+    argv = ["--conf", str(REPO / "conf" / "local.yaml"), "--run-id", f"train-{family}"] + [f"--set={k}={v}" for k, v in settings.items()]
     assert main(argv) == 0
+    run_dir = tmp_path / "train" / f"final_qas-v{version}"
+
+    # DDP: both ranks hold the same parameters after every step, which change, from different examples.
+    first, second = rank_log(run_dir, 0), rank_log(run_dir, 1)
+    assert [r["step"] for r in first] == [r["step"] for r in second] == [1, 2, 3, 4, 5, 6]
+    assert [r["digest"] for r in first] == [r["digest"] for r in second]
+    assert len({r["digest"] for r in first}) == 6
+    assert any(a["examples"] != b["examples"] for a, b in zip(first, second))
+    # Shuffled shards: together the ranks see every example; one epoch (2 steps) in an order that changes.
+    assert {e for r in first[:2] + second[:2] for e in r["examples"]} == {"f01", "f02", "f03"}
+    assert [r["examples"] for r in first[:2]] != [r["examples"] for r in first[2:4]] or \
+        [r["examples"] for r in first[2:4]] != [r["examples"] for r in first[4:]]
+
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    [run_id] = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string="tags.pipeline_run_id = 'train-test'")["run_id"]
+    [run_id] = mlflow.search_runs(experiment_names=[config.tracking.experiment], filter_string=f"tags.pipeline_run_id = 'train-{family}'")["run_id"]
     run = mlflow.get_run(run_id)
-    losses = [m.value for m in sorted(mlflow.MlflowClient().get_metric_history(run_id, "train.loss"), key=lambda m: m.step)]
-    assert len(losses) == 8 and losses[-1] < losses[0]
+    client = mlflow.MlflowClient()
+    losses = [m.value for m in sorted(client.get_metric_history(run_id, "loss"), key=lambda m: m.step)]
+    assert len(losses) == 6 and sum(losses[-2:]) < sum(losses[:2])  # the same three examples, epoch after epoch
+    assert run.data.metrics["train_tokens_per_second"] > 0 and run.data.metrics["num_input_tokens_seen"] > 0
+    assert "learning_rate" in run.data.metrics and "grad_norm" in run.data.metrics
     assert run.data.params["train.learning_rate"] == "0.003" and run.data.params["train.scheduler"] == "cosine"
-    assert run.data.params["train.warmup_ratio"] == "0.0" and run.data.params["train.mix_ratio"] == "0.9"
-    assert "train.tokens_per_s" in run.data.metrics and "train.learning_rate" in run.data.metrics
+    assert run.data.params["lr_scheduler_type"] == "cosine" and run.data.params["gradient_checkpointing"] == "True"
     assert run.data.tags["data.final_qas.version"] == str(version)
     assert run.data.tags["data.final_qas.path"] == tables.location("final_qas")
     [dataset_input] = run.inputs.dataset_inputs
     assert json.loads(dataset_input.dataset.source)["delta_table_version"] == version
-    artifacts = [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "checkpoint")]
-    assert any(a.endswith("config.json") for a in artifacts)
+    assert any(a.path.endswith("config.json") for a in client.list_artifacts(run_id, "checkpoint"))
+
+    # The checkpoint reloads, has learned (lower loss than the random model on the data), and generates.
+    trained_dir = run_dir / "checkpoint"
+    processor = AutoProcessor.from_pretrained(trained_dir)
+    examples = read_examples(str(run_dir / "export" / "messages.jsonl"), str(run_dir / "export"))
+    batch = ChatCollator(processor, 256)(examples)
+    batch.pop("example_ids")
+    trained = AutoModelForImageTextToText.from_pretrained(trained_dir).eval()
+    untrained = AutoModelForImageTextToText.from_pretrained(tiny).eval()
+    with torch.no_grad():
+        assert trained(**batch).loss < untrained(**batch).loss
+        prompt = processor.apply_chat_template(examples[0]["messages"][:1], tokenize=False, add_generation_prompt=True)
+        inputs = processor(text=[prompt], images=[[Image.open(examples[0]["images"][0]).convert("RGB")]], return_tensors="pt")
+        generated = trained.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > inputs["input_ids"].shape[1]
 
 
 def test_evaluation_hand_off_names_the_checkpoint_and_benchmarks(tmp_path, capsys):
