@@ -2,8 +2,10 @@
 
 Two stages:
 
-- `benchmarks`: benchmark items (JSONL: id, benchmark, question, images) -> `benchmark_items`,
-  with the n-gram hashes of each item's question and the pHash of each of its images;
+- `benchmarks`: benchmark items -> `benchmark_items`, with the n-gram hashes of each item's
+  question and the pHash of each of its images. Items come as the project's JSONL (id, benchmark,
+  question, images) and as the benchmarks publish them (MMMU, MMMU-Pro, MathVista, MathVerse,
+  DynaMath Parquet / JSON, read by `udfs/benchmarks.py`), one input row per JSONL line or file;
 - `curate`: `aligned_qas` -> `final_qas`, every row checked. A QA whose question shares a word
   n-gram with an item's, or one of whose images lies within `image_distance` bits of an item's
   image, is `contaminated` (the item recorded). Of the rest, a QA whose question is a near
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
+import fsspec
 import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -37,6 +40,7 @@ from schemas.aligned_qas import AlignedQA
 from schemas.benchmark_items import BenchmarkItem
 from schemas.final_qas import FinalQA
 from udfs.answers import final_answer
+from udfs.benchmarks import NAMES, index_text, published_files, read_published
 from udfs.images import decode, read_data_url
 from udfs.matching import equivalent
 from udfs.questions import features_udf, ngram_hashes, ngrams_udf, tokens
@@ -65,6 +69,40 @@ def _image_bytes(ref: str, folder: Path) -> bytes:
     return path.read_bytes()
 
 
+def _unreadable(source: str, benchmark: str, what: str, exc: Exception) -> dict:
+    return BenchmarkItem.row(item_id=f"unreadable/{stable_id(source, what)}", benchmark=benchmark, source=source,
+                             status="unreadable", reason=f"{type(exc).__name__}: {exc}", question="")
+
+
+def item_row(source: str, benchmark: str, item_id: str, question: str, images: list[bytes | Exception], ngram: int) -> dict:
+    """A benchmark_items row: the question's n-gram hashes, each image's pHash; an image that
+    cannot be read or decoded makes the item `unreadable`, with the reason."""
+    if not question and not images:
+        return _unreadable(source, benchmark, item_id, ValueError("an item needs a question or an image"))
+    phashes, problems = [], []
+    for number, content in enumerate(images, 1):
+        if isinstance(content, Exception):
+            problems.append(f"image {number}: {type(content).__name__}: {content}")
+            continue
+        if len(content) > MAX_IMAGE_BYTES:
+            problems.append(f"image {number}: over {MAX_IMAGE_BYTES} bytes")
+            continue
+        try:
+            decoded = decode(content, min_side=1)
+        except (OSError, ValueError) as exc:
+            problems.append(f"image {number}: {type(exc).__name__}: {exc}")
+            continue
+        if decoded.status == "ok":
+            phashes.append(decoded.phash)
+        else:
+            problems.append(f"image {number}: {decoded.status}: {decoded.reason}")
+    return BenchmarkItem.row(
+        item_id=item_id, benchmark=benchmark, source=source,
+        status="unreadable" if problems else "ok", reason="; ".join(problems) or None, question=question,
+        ngram_hashes=ngram_hashes(tokens(question), ngram), image_phashes=phashes,
+    )
+
+
 def benchmark_item(path: str, line: str, ngram: int) -> dict:
     """One JSONL line as a benchmark_items row; a line or image that cannot be read is a status row."""
     source = unquote(urlsplit(path).path) if path.startswith("file:") else path
@@ -73,33 +111,37 @@ def benchmark_item(path: str, line: str, ngram: int) -> dict:
         if not isinstance(record, dict) or not record.get("id") or not record.get("question"):
             raise ValueError("an item needs an id and a question")
     except ValueError as exc:
-        return BenchmarkItem.row(item_id=f"unreadable/{stable_id(source, line)}", benchmark="unknown", source=source,
-                                 status="unreadable", reason=f"{type(exc).__name__}: {exc}", question="")
+        return _unreadable(source, "unknown", line, exc)
     benchmark = str(record.get("benchmark") or Path(source).stem)
-    refs = record.get("images") or ([record["image"]] if record.get("image") else [])
-    phashes, problems = [], []
-    for number, ref in enumerate(refs, 1):
+    images: list[bytes | Exception] = []
+    for ref in record.get("images") or ([record["image"]] if record.get("image") else []):
         try:
-            decoded = decode(_image_bytes(str(ref), Path(source).parent), min_side=1)
+            images.append(_image_bytes(str(ref), Path(source).parent))
         except (OSError, ValueError) as exc:
-            problems.append(f"image {number}: {type(exc).__name__}: {exc}")
-            continue
-        if decoded.status == "ok":
-            phashes.append(decoded.phash)
-        else:
-            problems.append(f"image {number}: {decoded.status}: {decoded.reason}")
-    question = str(record["question"])
-    return BenchmarkItem.row(
-        item_id=f"{benchmark}/{record['id']}", benchmark=benchmark, source=source,
-        status="unreadable" if problems else "ok", reason="; ".join(problems) or None, question=question,
-        ngram_hashes=ngram_hashes(tokens(question), ngram), image_phashes=phashes,
-    )
+            images.append(exc)
+    return item_row(source, benchmark, f"{benchmark}/{record['id']}", str(record["question"]), images, ngram)
+
+
+def published_items(path: str, benchmark: str, ngram: int) -> Iterator[dict]:
+    """The rows of one published benchmark file; a file that cannot be read (or lacks the
+    benchmark's columns) is one unreadable row."""
+    name = NAMES[benchmark]
+    try:
+        for item in read_published(benchmark, path):
+            yield item_row(path, name, f"{name}/{item.id}", index_text(item), item.images, ngram)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file is its status row
+        yield _unreadable(path, name, benchmark, exc)
 
 
 def benchmark_partitions(ngram: int):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            rows = [benchmark_item(p, line, ngram) for p, line in zip(batch["path"], batch["line"])]
+            rows = []
+            for path, line, benchmark in zip(batch["path"], batch["line"], batch["benchmark"]):
+                if isinstance(benchmark, str):
+                    rows.extend(published_items(path, benchmark, ngram))
+                else:
+                    rows.append(benchmark_item(path, line, ngram))
             yield pd.DataFrame(rows, columns=ITEM.fieldNames())
 
     return run
@@ -113,14 +155,28 @@ class IndexBenchmarks(Stage):
     output = BenchmarkItem
 
     def source(self, ctx: Context) -> DataFrame:
+        """A row per JSONL line (benchmark null) and a row per published file (line null); a
+        published file is read again when its size changes."""
+        schema = "path string, line string, benchmark string, input_key string"
         files = benchmark_files(ctx.config.benchmark_source())
-        if not files:
-            return ctx.spark.createDataFrame([], "path string, line string, input_key string")
-        lines = ctx.spark.read.text(files).select(F.col("_metadata.file_path").alias("path"), F.col("value").alias("line"))
-        return lines.where(F.trim("line") != "").withColumn("input_key", stable_id_col("path", "line"))
+        rows = ctx.spark.createDataFrame([], schema)
+        if files:
+            lines = ctx.spark.read.text(files).select(F.col("_metadata.file_path").alias("path"), F.col("value").alias("line"))
+            rows = rows.unionByName(
+                lines.where(F.trim("line") != "").withColumn("benchmark", F.lit(None).cast("string"))
+                .withColumn("input_key", stable_id_col("path", "line"))
+            )
+        published = []
+        for benchmark, location in sorted(ctx.config.quality.decontamination.published.items()):
+            for path in published_files(location):
+                size = fsspec.core.url_to_fs(path)[0].size(path)
+                published.append((path, None, benchmark, stable_id(benchmark, path, str(size))))
+        return rows.unionByName(ctx.spark.createDataFrame(published, schema)) if published else rows
 
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        items = batch.select("path", "line").mapInPandas(benchmark_partitions(ctx.config.quality.decontamination.ngram), ITEM)
+        # Spread the published files over tasks: each file is read whole by one task.
+        batch = batch.select("path", "line", "benchmark").repartition(max(1, ctx.config.spark.shuffle_partitions))
+        items = batch.mapInPandas(benchmark_partitions(ctx.config.quality.decontamination.ngram), ITEM)
         # An item given twice (two lines, two files) is indexed once.
         first = Window.partitionBy("item_id").orderBy("source", "question")
         return items.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")

@@ -341,10 +341,16 @@ class DedupConfig(Section):
         return self
 
 
+PublishedBenchmark = Literal["mmmu", "mmmu_pro", "mathvista", "mathverse", "dynamath"]
+
+
 class DecontaminationConfig(Section):
     # A JSONL file, or a folder of them, of benchmark items: id, benchmark, question, images (paths
     # relative to the file, or base64). Empty: the sample web's planted items when the sample web is on.
     benchmarks: Path | None = None
+    # Benchmarks as their maintainers publish them: benchmark -> a Parquet / JSON / JSONL file, a
+    # folder of them, or a glob; local or a URI (udfs/benchmarks.py reads each benchmark's columns).
+    published: dict[PublishedBenchmark, str] = {}
     ngram: int = Field(13, ge=1)  # a QA sharing a word n-gram this long with an item is contaminated
     image_distance: int = Field(8, ge=0, le=16)  # pHash bits from a benchmark image
 

@@ -3,6 +3,8 @@ import io
 import json
 import random
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pyspark.sql import functions as F
@@ -27,6 +29,8 @@ FIGURE_Q = "Two resistors of 12 ohm and 30 ohm are connected in series to a 9 V 
 FIGURE_Q_REWORDED = "Two resistors of 12.0 ohm and 30 ohm are connected in series to a 9 V battery, as in the circuit shown. Find the current."
 LEAKED = "In the triangle ABC the angle at A is 50 degrees and the angle at B is 60 degrees. What is the measure of the angle at C?"
 BENCH_IMAGE_Q = "A new question about the chart: which bar is the tallest one in the picture?"
+MMMU_Q = "<image 1> A uniform ladder of length 5 m rests against a smooth wall at 60 degrees to the floor. Find the friction force."
+VERSE_IMAGE_Q = "Another question drawn over a figure: what is the length of the longest side shown?"
 
 
 def png(image: Image.Image) -> bytes:
@@ -90,11 +94,27 @@ def curated(spark, tmp_path):
         {"id": "9", "benchmark": "MMMU", "question": "An unrelated item about the figure below.", "images": ["missing.png"]},
     ]
     (bench / "items.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\nnot json at all\n")
-    config = make_config(tmp_path, **{"quality.decontamination.benchmarks": str(bench)})
+    # Two benchmarks as published (Parquet, Image-feature columns) and a file without the columns.
+    published = tmp_path / "published"
+    published.mkdir()
+    struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    verse_png = diagram(4)
+    pq.write_table(pa.table({"id": ["validation_Physics_3"], "question": [MMMU_Q], "options": ["['10 N', '20 N']"], "answer": ["A"],
+                             **{f"image_{k}": pa.array([None], struct) for k in range(1, 8)}}), published / "mmmu-validation.parquet")
+    pq.write_table(pa.table({"sample_index": ["12"], "question": [""], "answer": ["B"],
+                             "image": pa.array([{"bytes": verse_png, "path": "12.png"}], struct)}), published / "mathverse-testmini.parquet")
+    pq.write_table(pa.table({"id": ["1"]}), published / "mathvista-broken.parquet")
+    config = make_config(tmp_path, **{
+        "quality.decontamination.benchmarks": str(bench),
+        "quality.decontamination.published": json.dumps({
+            "mmmu": str(published / "mmmu-*.parquet"), "mathverse": f"file://{published / 'mathverse-testmini.parquet'}",
+            "mathvista": str(published / "mathvista-broken.parquet"),
+        }),
+    })
     figure = diagram(1)
     with pipeline_run(config, "test_quality", "quality-1", spark=spark) as ctx:
         images = [image_row("img-d", figure), image_row("img-d2", resized_jpeg(figure)), image_row("img-e", diagram(3)),
-                  image_row("img-b", resized_jpeg(benchmark_png))]
+                  image_row("img-b", resized_jpeg(benchmark_png)), image_row("img-v", resized_jpeg(verse_png))]
         ctx.tables.merge("images", spark.createDataFrame(images, ImageRecord.transform_schema()).withColumn("run_id", F.lit("t")))
         rows = [
             aligned("f01", DENSITY), aligned("f02", DENSITY_REWORDED), aligned("f03", DENSITY_OTHER),
@@ -102,6 +122,7 @@ def curated(spark, tmp_path):
             aligned("f06", FIGURE_Q, ["img-d"]), aligned("f07", FIGURE_Q_REWORDED, ["img-d2"]), aligned("f08", FIGURE_Q, ["img-e"]),
             aligned("f09", "Copied: " + LEAKED), aligned("f10", BENCH_IMAGE_Q, ["img-b"]),
             aligned("f11", DENSITY, status="rejected"), aligned("f12", "What is 2 + 2?", answer="5", web_answer="4"),
+            aligned("f13", MMMU_Q.replace("<image 1> ", "")), aligned("f14", VERSE_IMAGE_Q, ["img-v"]),
         ]
         ctx.tables.merge("aligned_qas", spark.createDataFrame(rows, AlignedQA.transform_schema()).withColumn("run_id", F.lit("t")))
         run_stage(ctx, IndexBenchmarks())
@@ -118,6 +139,9 @@ def test_planted_duplicates_and_leaks_are_removed_and_the_rest_kept(curated):
     assert status["f07"] == ("duplicate", "f06", None, "question_near")
     assert status["f09"] == ("contaminated", None, "MathVista/7", "benchmark_text")
     assert status["f10"] == ("contaminated", None, "MathVista/8", "benchmark_image")
+    # ... and against the benchmarks read in their published shapes
+    assert status["f13"] == ("contaminated", None, "MMMU/validation_Physics_3", "benchmark_text")
+    assert status["f14"] == ("contaminated", None, "MathVerse/12", "benchmark_image")
     # other numbers, a shared common phrase, the same question over another figure: kept
     assert all(status[k][0] == "ok" for k in ("f01", "f03", "f04", "f05", "f06", "f08", "f12"))
     assert status["f11"][0] == "rejected"
@@ -136,6 +160,9 @@ def test_bad_benchmark_lines_and_images_are_status_rows(curated):
     assert items["MathVista/8"]["image_phashes"] and items["MathVista/8"]["status"] == "ok"
     assert items["MMMU/9"]["status"] == "unreadable" and "image 1" in items["MMMU/9"]["reason"]
     assert [i for i in items.values() if i["benchmark"] == "unknown" and i["status"] == "unreadable"]
+    [broken] = [i for i in items.values() if i["benchmark"] == "MathVista" and i["status"] == "unreadable"]
+    assert broken["source"].endswith("mathvista-broken.parquet") and "KeyError" in broken["reason"]
+    assert items["MMMU/validation_Physics_3"]["status"] == "ok" and items["MathVerse/12"]["image_phashes"]
 
 
 def test_new_rows_meet_the_kept_rows_and_a_rerun_changes_nothing(curated, spark):

@@ -72,6 +72,21 @@ def test_export_round_trips_through_datasets(small_tables, tmp_path):
     first = loaded[1]
     assert [img.size for img in first["images"]] == [(120, 100), (120, 100)]
     assert first["conversations"][1]["value"].endswith("4 .")
+    # The messages form, as TRL and chat templates take it: image parts where the images go.
+    user, assistant = first["messages"]
+    assert (user["role"], [part["type"] for part in user["content"]]) == ("user", ["image", "image", "text"])
+    assert user["content"][2]["text"] == "What is 2 plus 2 ?" and assistant["content"][0]["text"].endswith("4 .")
+    chats = datasets.load_dataset("json", data_files=result.messages_jsonl, split="train")
+    assert chats["id"] == ["f01", "f02", "f03"] and chats["images"] == [records[0]["image"] and [records[0]["image"]], records[1]["image"], []]
+    assert chats[0]["messages"][0]["content"][0]["type"] == "image"
+    # Both shapes read back as the same training examples.
+    from training.records import read_examples
+    from_llava = read_examples(result.jsonl, str(tmp_path / "out"))
+    from_messages = read_examples(result.messages_jsonl, str(tmp_path / "out"))
+    assert [(e["id"], e["images"]) for e in from_llava] == [(e["id"], e["images"]) for e in from_messages]
+    assert [[p.get("text") for t in e["messages"] for p in t["content"]] for e in from_llava] == \
+        [[p.get("text") for t in e["messages"] for p in t["content"]] for e in from_messages]
+    assert from_llava[1]["images"] == [str(tmp_path / "out" / p) for p in records[1]["image"]]
 
 
 def test_export_honours_the_version_after_the_table_changes(spark, small_tables, tmp_path):
@@ -182,14 +197,34 @@ def test_two_processes_fine_tune_in_step_and_report_into_the_data_versions_run(f
     assert generated.shape[1] > inputs["input_ids"].shape[1]
 
 
-def test_evaluation_hand_off_names_the_checkpoint_and_benchmarks(tmp_path, capsys):
+def test_evaluation_hand_off_names_the_model_class_of_the_checkpoint(tmp_path, capsys):
     from jobs.evaluate import main
 
-    checkpoint = tmp_path / "ckpt"
-    argv = ["--conf", str(REPO / "conf" / "local.yaml"), f"--set=evaluate.checkpoint={checkpoint}", f"--set=evaluate.output_dir={tmp_path / 'eval'}"]
-    assert main(argv) == 0
-    script = (tmp_path / "eval" / "run_lmms_eval.sh").read_text()
-    assert f"pretrained={checkpoint}" in script
-    assert "--tasks mmmu_pro,mathverse_testmini,dynamath" in script
+    def hand_off(checkpoint) -> str:
+        argv = ["--conf", str(REPO / "conf" / "local.yaml"), f"--set=evaluate.checkpoint={checkpoint}",
+                f"--set=evaluate.output_dir={tmp_path / 'eval'}"]
+        assert main(argv) == 0
+        return (tmp_path / "eval" / "run_lmms_eval.sh").read_text()
+
+    for family, model in (("llava", "llava_hf"), ("qwen2_vl", "qwen2_vl")):
+        checkpoint = build_tiny_model(family, tmp_path / family, ["a b c"])
+        script = hand_off(checkpoint)
+        assert f"--model {model} --model_args pretrained={checkpoint.resolve()} " in script
+        assert "--tasks mmmu_pro,mathverse_testmini,dynamath" in script
+    # The reference's LLaVA-NeXT-format checkpoint: its class, with the conversation template.
+    next_format = tmp_path / "llava-next"
+    next_format.mkdir()
+    (next_format / "config.json").write_text(json.dumps({"architectures": ["LlavaQwenForCausalLM"], "model_type": "llava"}))
+    assert f"--model llava_onevision --model_args pretrained={next_format},conv_template=qwen_1_5,model_name=llava_qwen " in hand_off(next_format)
+    # A Hugging Face checkpoint saved without its chat template, an unknown architecture, no checkpoint.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_text(json.dumps({"architectures": ["Qwen2VLForConditionalGeneration"]}))
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    (unknown / "config.json").write_text(json.dumps({"architectures": ["MysteryForCausalLM"]}))
+    for checkpoint, message in ((bare, "has no chat template"), (unknown, "evaluate.model: no lmms-eval model class known for architecture MysteryForCausalLM")):
+        assert main(["--conf", str(REPO / "conf" / "local.yaml"), f"--set=evaluate.checkpoint={checkpoint}"]) == 2
+        assert message in capsys.readouterr().err
     assert main(["--conf", str(REPO / "conf" / "local.yaml")]) == 2
     assert "evaluate.checkpoint" in capsys.readouterr().err

@@ -215,6 +215,7 @@ def train(args: dict) -> dict:
         "seconds": result.metrics["train_runtime"],
         "tokens_per_s": round(trainer.state.num_input_tokens_seen / max(result.metrics["train_runtime"], 1e-9), 1),
         "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3) if cuda else None,
+        "parameters": sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters()),  # ZeRO-3 partitions them
         "bf16": bf16,
         "output_dir": storage.join(output_dir, "checkpoint"),
     }
