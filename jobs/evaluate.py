@@ -7,7 +7,9 @@ LLaVA-NeXT-repository checkpoint (the reference's format) -> `llava_onevision` w
 conversation template, the other chat models (Idefics3 / SmolVLM, Gemma 3) -> lmms-eval's generic
 `huggingface` chat model. Hugging Face checkpoints are prompted with the chat template they were
 trained with, saved beside them. Evaluation needs the benchmark data from a hub; run the written
-script where it can be had (for example on the training cluster).
+script where it can be had (for example on the training cluster). With `evaluate.published`
+(benchmark files as their maintainers publish them), the checkpoint is also scored here
+(training/evaluation.py): accuracy per benchmark in `scores.json`, every reply in `answers.jsonl`.
 
     python -m jobs.evaluate --conf conf/local.yaml --set evaluate.checkpoint=work/train/final_qas-v7/checkpoint
 """
@@ -111,6 +113,17 @@ def main(argv=None) -> int:
     script.chmod(0o755)
     print(shlex.join(command))
     print(f"written to {script}")
+    if config.evaluate.published:
+        from training.evaluation import score_published
+        from udfs.benchmarks import published_files
+
+        files = {benchmark: published_files(location) for benchmark, location in config.evaluate.published.items()}
+        summary, answers = score_published(str(Path(config.evaluate.checkpoint).resolve()), files, config.evaluate.limit,
+                                           config.evaluate.max_new_tokens)
+        (config.evaluate.output_dir / "scores.json").write_text(json.dumps(summary, indent=1))
+        (config.evaluate.output_dir / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+        for name, figures in summary.items():
+            print(f"{name}: {figures['items']} items, {figures['unreadable']} unreadable, accuracy {figures['accuracy']}")
     return 0
 
 

@@ -274,6 +274,10 @@ class ValidateConfig(Section):
     max_question_chars: int = Field(4000, ge=1)
 
 
+# Evaluation benchmarks that udfs/benchmarks.py reads in the shapes their maintainers publish.
+PublishedBenchmark = Literal["mmmu", "mmmu_pro", "mathvista", "mathverse", "dynamath"]
+
+
 class TrainConfig(Section):
     """Fine-tuning from a pinned version of final_qas; defaults are the reference's hyperparameters."""
 
@@ -323,6 +327,10 @@ class EvaluateConfig(Section):
     batch_size: int = Field(1, ge=1)
     conv_template: str = "qwen_1_5"  # LLaVA-NeXT-format checkpoints only; HF checkpoints use their own chat template
     output_dir: Path = Path("work/eval")
+    # Also score the checkpoint here on benchmark files as published (benchmark -> file, folder or glob).
+    published: dict[PublishedBenchmark, str] = {}
+    limit: int | None = Field(None, ge=1)  # the first items of each file only
+    max_new_tokens: int = Field(512, ge=1)
 
 
 class DedupConfig(Section):
@@ -339,9 +347,6 @@ class DedupConfig(Section):
         if self.num_perm % self.bands:
             raise ValueError(f"quality.dedup.bands: {self.bands} does not divide num_perm {self.num_perm}")
         return self
-
-
-PublishedBenchmark = Literal["mmmu", "mmmu_pro", "mathvista", "mathverse", "dynamath"]
 
 
 class DecontaminationConfig(Section):

@@ -228,3 +228,36 @@ def test_evaluation_hand_off_names_the_model_class_of_the_checkpoint(tmp_path, c
         assert message in capsys.readouterr().err
     assert main(["--conf", str(REPO / "conf" / "local.yaml")]) == 2
     assert "evaluate.checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_is_scored_on_benchmark_files_as_published(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs.evaluate import main
+    from training.evaluation import predicted_answer, prompt_text
+    from udfs.benchmarks import PublishedItem
+
+    choice = PublishedItem(id="1", question="Which bar is tallest?", options=["red", "blue"], answer="B")
+    assert prompt_text(choice) == "Which bar is tallest?\nA. red\nB. blue\nAnswer with the option's letter."
+    assert predicted_answer("Looking at the chart, the answer is (B).", choice) == "B"
+    assert predicted_answer("x = 4.50", PublishedItem(id="2", question="x?", answer="4.5")) == "4.50"
+
+    checkpoint = build_tiny_model("qwen2_vl", tmp_path / "tiny", ["Which bar is tallest ? A B red blue"])
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    path = tmp_path / "testmini.parquet"
+    pq.write_table(pa.table({
+        "pid": ["1", "2"], "question": ["Which bar is tallest?", "How many bars?"], "choices": [["red", "blue"], None],
+        "answer": ["B", "2"], "decoded_image": pa.array([{"bytes": png((9, 9, 9)), "path": None}, {"bytes": b"not an image", "path": None}], image),
+    }), path)
+    argv = ["--conf", str(REPO / "conf" / "local.yaml"), f"--set=evaluate.checkpoint={checkpoint}",
+            f"--set=evaluate.output_dir={tmp_path / 'eval'}", f"--set=evaluate.published={{mathvista: {path}}}",
+            "--set=evaluate.max_new_tokens=4"]
+    assert main(argv) == 0
+    scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert scores["MathVista"]["items"] == 2 and scores["MathVista"]["unreadable"] == 1
+    assert scores["MathVista"]["accuracy"] in (0.0, 1.0)
+    answers = [json.loads(line) for line in (tmp_path / "eval" / "answers.jsonl").read_text().splitlines()]
+    assert [(a["item_id"], a["status"]) for a in answers] == [("1", "ok"), ("2", "unreadable")]
+    assert answers[0]["correct"] == (answers[0]["predicted"] == "B")
+    assert "MathVista: 2 items, 1 unreadable" in capsys.readouterr().out

@@ -83,12 +83,14 @@ def parameter_digest(model) -> str:
     return digest.hexdigest()
 
 
-def _sharding_options(args: dict, model_class) -> dict:
+def _sharding_options(args: dict) -> dict:
     if args["sharding"] == "fsdp":
-        layers = sorted(getattr(model_class, "_no_split_modules", None) or [])
+        # FSDP2, one unit per decoder / encoder layer (the model's _no_split_modules); FSDP's own
+        # activation checkpointing, which saves the extra all-gather of the Trainer's.
         return {
-            "fsdp": "full_shard auto_wrap",
-            "fsdp_config": {"transformer_layer_cls_to_wrap": layers, "use_orig_params": True, "sync_module_states": True},
+            "fsdp": True, "gradient_checkpointing": False,
+            "fsdp_config": {"version": 2, "reshard_after_forward": True, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                            "activation_checkpointing": args["gradient_checkpointing"], "state_dict_type": "FULL_STATE_DICT"},
         }
     if args["sharding"] == "deepspeed_zero3":
         return {"deepspeed": {
@@ -134,6 +136,7 @@ def train(args: dict) -> dict:
         mlflow.start_run(run_id=args["mlflow_run_id"])  # the Trainer's MLflow callback logs into this open run
     scratch = tempfile.mkdtemp(prefix="webmine-train-")
     # TrainingArguments come before the model: under ZeRO-3 the model is built already sharded.
+    options = {"gradient_checkpointing": args["gradient_checkpointing"], **_sharding_options(args)}
     training_args = TrainingArguments(
         output_dir=scratch, seed=args["seed"], data_seed=args["seed"],
         num_train_epochs=args["epochs"], max_steps=args["max_steps"] or -1,
@@ -143,11 +146,11 @@ def train(args: dict) -> dict:
         optim="adamw_torch_fused" if cuda else "adamw_torch",
         bf16=bf16, use_cpu=not cuda, ddp_backend="nccl" if cuda else "gloo",
         ddp_find_unused_parameters=args["ddp_find_unused_parameters"] if world > 1 else None,
-        gradient_checkpointing=args["gradient_checkpointing"], gradient_checkpointing_kwargs={"use_reentrant": False},
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         logging_steps=args["logging_steps"], logging_first_step=True, save_strategy="no",
         report_to=["mlflow"] if reporting else [], include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False, dataloader_num_workers=args["dataloader_workers"], disable_tqdm=True,
-        **_sharding_options(args, AutoModelForImageTextToText),
+        **options,
     )
     processor = AutoProcessor.from_pretrained(args["checkpoint"])
     model = AutoModelForImageTextToText.from_pretrained(
