@@ -77,7 +77,7 @@ def test_export_round_trips_through_datasets(small_tables, tmp_path):
     assert (user["role"], [part["type"] for part in user["content"]]) == ("user", ["image", "image", "text"])
     assert user["content"][2]["text"] == "What is 2 plus 2 ?" and assistant["content"][0]["text"].endswith("4 .")
     chats = datasets.load_dataset("json", data_files=result.messages_jsonl, split="train")
-    assert chats["id"] == ["f01", "f02", "f03"] and chats["images"] == [records[0]["image"] and [records[0]["image"]], records[1]["image"], []]
+    assert chats["id"] == ["f01", "f02", "f03"] and chats["images"] == [[records[0]["image"]], records[1]["image"], []]
     assert chats[0]["messages"][0]["content"][0]["type"] == "image"
     # Both shapes read back as the same training examples.
     from training.records import read_examples

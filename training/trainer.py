@@ -86,11 +86,13 @@ def parameter_digest(model) -> str:
 def _sharding_options(args: dict) -> dict:
     if args["sharding"] == "fsdp":
         # FSDP2, one unit per decoder / encoder layer (the model's _no_split_modules); FSDP's own
-        # activation checkpointing, which saves the extra all-gather of the Trainer's.
+        # activation checkpointing, which saves the extra all-gather of the Trainer's; the weights
+        # read once, on rank 0, and broadcast (8 fp32 copies of a 7B model would not fit a node's RAM).
         return {
             "fsdp": True, "gradient_checkpointing": False,
             "fsdp_config": {"version": 2, "reshard_after_forward": True, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                            "activation_checkpointing": args["gradient_checkpointing"], "state_dict_type": "FULL_STATE_DICT"},
+                            "activation_checkpointing": args["gradient_checkpointing"], "state_dict_type": "FULL_STATE_DICT",
+                            "cpu_ram_efficient_loading": True},
         }
     if args["sharding"] == "deepspeed_zero3":
         return {"deepspeed": {
@@ -153,8 +155,10 @@ def train(args: dict) -> dict:
         **options,
     )
     processor = AutoProcessor.from_pretrained(args["checkpoint"])
+    # fp32 master weights under DDP and FSDP (bf16 is autocast / FSDP's compute dtype); DeepSpeed
+    # keeps its own fp32 copy in the optimizer, so its model loads in bf16.
     model = AutoModelForImageTextToText.from_pretrained(
-        args["checkpoint"], dtype=torch.bfloat16 if bf16 and args["sharding"] != "ddp" else torch.float32,
+        args["checkpoint"], dtype=torch.bfloat16 if bf16 and args["sharding"] == "deepspeed_zero3" else torch.float32,
         attn_implementation=args["attn_implementation"],
     )
     ranks_dir = storage.join(args["output_dir"], "ranks")
