@@ -11,6 +11,7 @@ throughput into this run and logs the checkpoint, so the checkpoint names the da
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,8 @@ from runtime.context import Context, pipeline_run
 from training import storage
 from training.export import export_final_qas
 from training.mix import mix
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def launch(ctx: Context) -> dict:
@@ -52,7 +55,20 @@ def launch(ctx: Context) -> dict:
         "mlflow_uri": ctx.tracker.uri,
     }
     local = ctx.config.spark.master.startswith("local")
-    result = TorchDistributor(num_processes=cfg.num_processes, local_mode=local, use_gpu=cfg.use_gpu).run(train, args)
+    distributor = TorchDistributor(num_processes=cfg.num_processes, local_mode=local, use_gpu=cfg.use_gpu)
+    if not local:
+        return {"table_version": version, "export": asdict(exported), **distributor.run(train, args)}
+    # torchrun's processes start from a script in a temporary folder: they import this project
+    # from where the driver does, installed or not.
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), before]))
+    try:
+        result = distributor.run(train, args)
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
     return {"table_version": version, "export": asdict(exported), **result}
 
 
