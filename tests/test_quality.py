@@ -122,7 +122,7 @@ def curated(spark, tmp_path):
             aligned("f06", FIGURE_Q, ["img-d"]), aligned("f07", FIGURE_Q_REWORDED, ["img-d2"]), aligned("f08", FIGURE_Q, ["img-e"]),
             aligned("f09", "Copied: " + LEAKED), aligned("f10", BENCH_IMAGE_Q, ["img-b"]),
             aligned("f11", DENSITY, status="rejected"), aligned("f12", "What is 2 + 2?", answer="5", web_answer="4"),
-            aligned("f13", MMMU_Q.replace("<image 1> ", "")), aligned("f14", VERSE_IMAGE_Q, ["img-v"]),
+            aligned("f20", MMMU_Q.replace("<image 1> ", "")), aligned("f21", VERSE_IMAGE_Q, ["img-v"]),
         ]
         ctx.tables.merge("aligned_qas", spark.createDataFrame(rows, AlignedQA.transform_schema()).withColumn("run_id", F.lit("t")))
         run_stage(ctx, IndexBenchmarks())
@@ -140,8 +140,8 @@ def test_planted_duplicates_and_leaks_are_removed_and_the_rest_kept(curated):
     assert status["f09"] == ("contaminated", None, "MathVista/7", "benchmark_text")
     assert status["f10"] == ("contaminated", None, "MathVista/8", "benchmark_image")
     # ... and against the benchmarks read in their published shapes
-    assert status["f13"] == ("contaminated", None, "MMMU/validation_Physics_3", "benchmark_text")
-    assert status["f14"] == ("contaminated", None, "MathVerse/12", "benchmark_image")
+    assert status["f20"] == ("contaminated", None, "MMMU/validation_Physics_3", "benchmark_text")
+    assert status["f21"] == ("contaminated", None, "MathVerse/12", "benchmark_image")
     # other numbers, a shared common phrase, the same question over another figure: kept
     assert all(status[k][0] == "ok" for k in ("f01", "f03", "f04", "f05", "f06", "f08", "f12"))
     assert status["f11"][0] == "rejected"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 from training import storage
@@ -233,4 +234,5 @@ def train(args: dict) -> dict:
         if reporting:
             mlflow.log_artifacts(local_checkpoint, "checkpoint")
             mlflow.end_run()
+    shutil.rmtree(scratch, ignore_errors=True)  # a checkpoint bound for a URI was staged here
     return summary
