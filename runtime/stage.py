@@ -43,6 +43,13 @@ class Stage(ABC):
     # All new input in one batch: for a stage whose rows depend on each other (de-duplication),
     # so that the rows it writes do not depend on how a killed run had cut its input.
     single_batch: ClassVar[bool] = False
+    # Output rows that failed in passing (a timeout, a 5xx), as SQL over the output's columns; None:
+    # every row is final. Such a row's input is taken up again by later runs until the row's
+    # `attempts` reaches `max_attempts(ctx)`, and the new row replaces it. `input_key_column` is the
+    # output column that holds the input key the row came from.
+    # (A stage with `transient` has no `update` of its own.)
+    transient: ClassVar[str | None] = None
+    input_key_column: ClassVar[str | None] = None
 
     @abstractmethod
     def source(self, ctx: "Context") -> DataFrame:
@@ -51,6 +58,15 @@ class Stage(ABC):
     @abstractmethod
     def transform(self, ctx: "Context", batch: DataFrame) -> DataFrame:
         """Output rows (the output model's columns, less run_id) for a batch of new input rows."""
+
+    def max_attempts(self, ctx: "Context") -> int:
+        return 1
+
+    def retryable(self, ctx: "Context", rows: DataFrame) -> DataFrame:
+        """The rows that a later run tries again: transient, with attempts left."""
+        if self.transient is None:
+            return rows.limit(0)
+        return rows.where(f"({self.transient}) AND attempts < {self.max_attempts(ctx)}")
 
     def completed(self, ctx: "Context", batch: DataFrame) -> DataFrame | None:
         """The batch's input keys to mark done (column input_key); None: all of them. A stage
@@ -88,6 +104,15 @@ def _progress(stage: str, done: int, total: int, started: float) -> None:
     print(f"  [{stage}] {done}/{total} rows, {rate:.1f} rows/s, ~{left:.0f} s left", flush=True)
 
 
+def _counting_attempts(ctx: "Context", stage: Stage, rows: DataFrame) -> tuple[DataFrame, dict[str, str], str]:
+    """Rows numbered by attempt: one more than the transient row each replaces, else 1. The
+    MERGE then lets a row replace only the transient row it counted from."""
+    key = stage.output.key
+    before = ctx.tables.read(stage.output.table).where(stage.transient).select(key, F.col("attempts").alias("_before"))
+    rows = rows.drop("attempts").join(before, key, "left").withColumn("attempts", F.coalesce("_before", F.lit(0)) + 1).drop("_before")
+    return rows, {name: f"s.{name}" for name in rows.columns}, "s.attempts > t.attempts"
+
+
 def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     tables = ctx.tables
     output = stage.output.table
@@ -105,8 +130,12 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
         chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
-        staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
-        merged = tables.merge(output, staged, stage.update, stage.update_when)
+        rows = with_run_id(stage.transform(ctx, batch), ctx.run_id)
+        update, update_when = stage.update, stage.update_when
+        if stage.transient is not None:
+            rows, update, update_when = _counting_attempts(ctx, stage, rows)
+        staged = tables.stage_rows(stage.name, rows, stage.output)
+        merged = tables.merge(output, staged, update, update_when)
         stats.rows_inserted += merged["inserted"]
         stats.rows_updated += merged["updated"]
         if "status" in staged.columns:
@@ -116,6 +145,9 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
                     stats.example_reasons.setdefault(row["status"], row["reason"])
         completed = stage.completed(ctx, batch)
         keys = (batch if completed is None else completed).select("input_key").distinct()
+        if stage.transient is not None:
+            again = stage.retryable(ctx, staged).select(F.col(stage.input_key_column).alias("input_key"))
+            keys = keys.join(again, "input_key", "left_anti")
         done_rows = keys.select(
             F.concat_ws(":", F.lit(stage.name), "input_key").alias("progress_id"),
             F.lit(stage.name).alias("stage"),
