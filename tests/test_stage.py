@@ -1,4 +1,6 @@
 """The stage runner: only new keys, MERGE on the key, run ids, batches, crashes."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame
@@ -107,3 +109,18 @@ def test_merge_refuses_repeated_keys_and_wrong_schema(spark, tmp_path):
         ctx.tables.merge("search_hits", df)
     with pytest.raises(TypeError, match="missing column url"):
         ctx.tables.stage_rows("toy", df.drop("url"), SearchHit)
+
+
+def test_runs_stage_into_folders_of_their_own_removed_when_they_end(spark, tmp_path):
+    from runtime.context import pipeline_run
+
+    config = make_config(tmp_path)
+    seen = {}
+    for run_id in ("run-a", "run-b"):
+        with pipeline_run(config, "toy", run_id=run_id, spark=spark) as ctx:
+            run_stage(ctx, Doubling(range(1, 5) if run_id == "run-a" else range(1, 9)))
+            seen[run_id] = Path(ctx.tables.staging_root)
+            assert (seen[run_id] / "toy.output" / "_delta_log").is_dir()
+        assert not seen[run_id].exists()
+    assert seen["run-a"] != seen["run-b"] and seen["run-a"].parent == seen["run-b"].parent == Path(config.staging_root()).resolve()
+    assert len(table_rows(ctx)) == 14  # both runs' rows are in the output
