@@ -21,8 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 LLM_KEY_ENV = "WEBMINE_TEST_LLM_KEY"
 LLM_TEST_KEY = "sk-live-7f3a9c-never-written-anywhere"
 # For whole-pipeline runs over the sample web: its hanging page times out soon, yet on 2 cores a
-# page rendered among 15 others by a browser that has just started can take 4 s.
-SAMPLE_WEB_RENDER = {"render.page_timeout_s": 8, "render.settle_timeout_s": 2}
+# page rendered among 15 others by a browser that has just started can take 4 s. One attempt per
+# page and image: these runs compare a rerun with the first run, which a retry of the sample web's
+# failing pages would change (retries: tests/test_retries.py).
+SAMPLE_WEB_RENDER = {"render.page_timeout_s": 8, "render.settle_timeout_s": 2, "render.max_attempts": 1, "images.max_attempts": 1}
 os.environ[LLM_KEY_ENV] = LLM_TEST_KEY
 
 

@@ -70,6 +70,8 @@ def test_pages_and_images_that_failed_in_passing_are_tried_again_up_to_max_attem
         flaky: ("http_error", 503, 1), steady: ("ok", 200, 1), down: ("http_error", 503, 1), missing: ("http_error", 404, 1),
     }
 
+    # A later round of the same run does not try them again, nor does it settle them for good.
+    assert run_stage(first, RenderPages()).rows_in == 0
     second = context(spark, tmp_path, "run-2", hosts, **settings)
     assert run_stage(second, RenderPages()).rows_in == 2  # the two 503s; neither the 404 nor the ok page
     pages = rows_by_url(second, "pages")

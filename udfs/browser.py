@@ -442,7 +442,12 @@ class Renderer:
                     await route.abort("blockedbyclient")  # frames are not part of the tree
                     return
                 # The page navigates by itself (script, meta refresh): the same checks as the first document.
-                document = await self._fetch_document(request.url, deadline)
+                try:
+                    document = await self._fetch_document(request.url, deadline)
+                except Refused:
+                    # 204 No Content: the browser stays on the page it has, whose tree is still read.
+                    await route.fulfill(status=204, body=b"")
+                    return
                 if document.url != request.url:
                     # A fulfilled answer cannot change the URL: send the page on to where the redirects ended.
                     state.documents[document.url] = document
