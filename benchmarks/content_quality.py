@@ -100,7 +100,7 @@ def render_trees(cases: list[dict], site_root: Path) -> list[str]:
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_bytes(case["html"])
     with serve(site_root) as port:
-        render = RenderConfig(page_timeout_s=30, network_idle_timeout_s=2, concurrency=4, obey_robots=False,
+        render = RenderConfig(page_timeout_s=30, settle_timeout_s=2, concurrency=4, obey_robots=False,
                               per_host_concurrency=4, per_host_delay_s=0, rasterize_svg=False, max_page_bytes=20_000_000,
                               block_resource_types=["media", "font", "image"])
         network = NetworkConfig(allow_private=[f"127.0.0.1:{port}"], allow_public=False)

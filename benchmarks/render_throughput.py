@@ -56,7 +56,7 @@ def tree_text(nodes: list[dict]) -> str:
 def plain_page_steps(config: PipelineConfig):
     blocked = set(config.render.block_resource_types)
     timeout_ms = config.render.page_timeout_s * 1000
-    idle_ms = config.render.network_idle_timeout_s * 1000
+    idle_ms = config.render.settle_timeout_s * 1000
     return blocked, timeout_ms, idle_ms
 
 

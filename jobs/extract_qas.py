@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs.render_pages import readable_pages
 from runtime.cli import main
 from runtime.context import Context
 from runtime.keys import stable_id
@@ -71,8 +72,7 @@ class ExtractQAs(Stage):
     output = CandidateQA
 
     def source(self, ctx: Context) -> DataFrame:
-        pages = ctx.tables.read("pages").where(F.col("status") == "ok")
-        return pages.select(*PAGE_COLUMNS, F.col("url_id").alias("input_key"))
+        return readable_pages(ctx).select(*PAGE_COLUMNS, F.col("url_id").alias("input_key"))
 
     def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
         llm = ctx.config.llm

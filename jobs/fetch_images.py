@@ -9,31 +9,38 @@ import sys
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.render_pages import readable_pages
 from runtime.cli import main
 from runtime.context import Context
 from runtime.keys import stable_id_col
 from runtime.stage import Stage
 from runtime.tables import Tables
-from schemas.images import ImageRecord
+from schemas.images import TRANSIENT, ImageRecord
 from udfs.images import fetch_partitions
+from udfs.urls import host_of
 
 
 class FetchImages(Stage):
     name = "images"
     inputs = ("pages",)
     output = ImageRecord
+    transient = TRANSIENT
+    input_key_column = "page_id"
+
+    def max_attempts(self, ctx: Context) -> int:
+        return ctx.config.images.max_attempts
 
     def source(self, ctx: Context) -> DataFrame:
-        pages = ctx.tables.read("pages").where(F.col("status") == "ok")
-        return pages.select("url_id", "tree", F.col("url_id").alias("input_key"))
+        return readable_pages(ctx).select("url_id", "tree", F.col("url_id").alias("input_key"))
 
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
         refs = batch.select("url_id", F.explode("tree").alias("node")).where("node.kind = 'image' AND node.src IS NOT NULL")
         wanted = refs.groupBy(F.col("node.src").alias("url")).agg(F.min("url_id").alias("page_id"))
         wanted = wanted.withColumn("image_id", stable_id_col("url"))
-        known = ctx.tables.read("images").select("image_id")
-        new = wanted.join(known, "image_id", "left_anti")
-        fetched = new.select("image_id", "url", "page_id").repartition(ctx.config.images.partitions, "image_id").mapInPandas(
+        images = ctx.tables.read("images")
+        settled = images.join(self.retryable(ctx, images), "image_id", "left_anti").select("image_id")
+        new = wanted.join(settled, "image_id", "left_anti")
+        fetched = new.select("image_id", "url", "page_id").repartition(ctx.config.images.partitions, host_of("url")).mapInPandas(
             fetch_partitions(ctx.config.images, ctx.config.network), ImageRecord.transform_schema()
         )
         # The same picture under another URL is stored once: the first row (earlier runs

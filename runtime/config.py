@@ -178,7 +178,12 @@ class RenderConfig(Section):
     concurrency: int = Field(4, ge=1)  # pages at once in each Python worker's browser
     partitions: int = Field(2, ge=1)  # Spark tasks, each with its worker's browser
     page_timeout_s: float = Field(15, gt=0)  # everything for one page: fetch, load, tree
-    network_idle_timeout_s: float = Field(3, ge=0)  # the most to wait for network idle after load
+    # After load, the tree is taken once the page has settled: no request pending and none started
+    # or ended, and no DOM change, for `settle_quiet_s`; a page that does not within
+    # `settle_timeout_s` (or its page time) is `partial`.
+    settle_quiet_s: float = Field(0.5, gt=0)
+    settle_timeout_s: float = Field(5, gt=0)
+    max_attempts: int = Field(3, ge=1)  # renders of a page that fails in passing (timeout, 5xx, partial)
     block_resource_types: list[Literal[RESOURCE_TYPES]] = ["media", "font"]  # never fetched
     max_page_bytes: int = Field(5_000_000, ge=1)  # the main document, and each resource a page loads
     max_redirects: int = Field(5, ge=0)
@@ -191,6 +196,12 @@ class RenderConfig(Section):
     rasterize_svg: bool = True  # SVG images and inline SVG diagrams become PNG images in the tree
     svg_min_side: int = Field(64, ge=1)  # smaller SVGs (icons) are not rasterised
 
+    @model_validator(mode="after")
+    def _settling_fits(self) -> "RenderConfig":
+        if self.settle_timeout_s <= self.settle_quiet_s:
+            raise ValueError("settle_timeout_s must exceed settle_quiet_s: no page could settle")
+        return self
+
 
 class ImagesConfig(Section):
     concurrency: int = Field(8, ge=1)  # downloads at once per Spark task
@@ -202,6 +213,7 @@ class ImagesConfig(Section):
     jpeg_quality: int = Field(90, ge=1, le=95)
     animated: Literal["first_frame", "drop"] = "first_frame"
     obey_robots: bool = True  # an image a site's robots.txt disallows becomes a `robots` row
+    max_attempts: int = Field(3, ge=1)  # downloads of an image that fails in passing (timeout, 5xx)
 
 
 class EndpointConfig(Section):

@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from runtime.config import PipelineConfig
 from runtime.session import build_session
-from runtime.tables import Tables
+from runtime.tables import Tables, join_location
 from runtime.tracking import Tracker
 
 
@@ -35,7 +35,8 @@ def pipeline_run(
     """Open a run: Spark, tables stamped with the run id, MLflow run, sample web if enabled."""
     run_id = run_id or new_run_id()
     spark = spark or build_session(config.spark)
-    tables = Tables(spark, config.tables, config.staging_root())
+    # Staging per run: two runs at once never overwrite each other's batches.
+    tables = Tables(spark, config.tables, join_location(config.staging_root(), run_id))
     tracker = Tracker(config.tracking)
     tables.set_run_id(run_id)
     failed = True
@@ -51,3 +52,4 @@ def pipeline_run(
         finally:
             tracker.end(failed=failed)
             tables.set_run_id(None)
+            tables.drop_staging()  # what a batch staged is in its output table, or redone by a rerun

@@ -12,11 +12,18 @@ for every stage:
   a staging table, then MERGEd into the output on its key, then its input keys are
   marked done. A run killed at any point loses at most the batch in flight and a
   rerun produces the same rows;
+- a stage is not run at all when the versions of the tables it reads and writes, and the
+  settings, are those its last run left and that run left no input key waiting (a retry, a
+  Batch API job): a rerun with nothing to do costs a few version look-ups;
 - every commit carries the pipeline run id; the stats are uniform across stages.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
+import signal
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -27,7 +34,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from runtime.tables import with_run_id
-from schemas.base import TableModel
+from schemas.base import TableModel, spark_schema
+from schemas.stage_runs import StageRun
 
 if TYPE_CHECKING:
     from runtime.context import Context
@@ -43,6 +51,13 @@ class Stage(ABC):
     # All new input in one batch: for a stage whose rows depend on each other (de-duplication),
     # so that the rows it writes do not depend on how a killed run had cut its input.
     single_batch: ClassVar[bool] = False
+    # Output rows that failed in passing (a timeout, a 5xx), as SQL over the output's columns; None:
+    # every row is final. Such a row's input is taken up again by later runs until the row's
+    # `attempts` reaches `max_attempts(ctx)`, and the new row replaces it. `input_key_column` is the
+    # output column that holds the input key the row came from.
+    # (A stage with `transient` has no `update` of its own.)
+    transient: ClassVar[str | None] = None
+    input_key_column: ClassVar[str | None] = None
 
     @abstractmethod
     def source(self, ctx: "Context") -> DataFrame:
@@ -51,6 +66,15 @@ class Stage(ABC):
     @abstractmethod
     def transform(self, ctx: "Context", batch: DataFrame) -> DataFrame:
         """Output rows (the output model's columns, less run_id) for a batch of new input rows."""
+
+    def max_attempts(self, ctx: "Context") -> int:
+        return 1
+
+    def retryable(self, ctx: "Context", rows: DataFrame) -> DataFrame:
+        """The rows that a later run tries again: transient, with attempts left."""
+        if self.transient is None:
+            return rows.limit(0)
+        return rows.where(f"({self.transient}) AND attempts < {self.max_attempts(ctx)}")
 
     def completed(self, ctx: "Context", batch: DataFrame) -> DataFrame | None:
         """The batch's input keys to mark done (column input_key); None: all of them. A stage
@@ -69,11 +93,14 @@ class StageStats:
     seconds: float = 0.0
     versions_read: dict[str, int] = field(default_factory=dict)
     version_written: int | None = None
+    skipped: bool = False  # nothing it reads had changed since it last ran: no work done
     statuses: Counter = field(default_factory=Counter)
     example_reasons: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         failures = ", ".join(f"{s} {n}" for s, n in sorted(self.statuses.items()) if s != "ok")
+        if self.skipped:
+            return f"{self.stage:<10} unchanged input, nothing to do  {self.seconds:6.1f} s"
         return (
             f"{self.stage:<10} {self.rows_in:>6} in  {self.rows_inserted:>6} new rows in {self.output}"
             f"{f'  {self.rows_updated} updated' if self.rows_updated else ''}"
@@ -88,25 +115,79 @@ def _progress(stage: str, done: int, total: int, started: float) -> None:
     print(f"  [{stage}] {done}/{total} rows, {rate:.1f} rows/s, ~{left:.0f} s left", flush=True)
 
 
+def _counting_attempts(ctx: "Context", stage: Stage, rows: DataFrame) -> tuple[DataFrame, dict[str, str], str]:
+    """Rows numbered by attempt: one more than the transient row each replaces, else 1. The
+    MERGE then lets a row replace only the transient row it counted from."""
+    key = stage.output.key
+    before = ctx.tables.read(stage.output.table).where(stage.transient).select(key, F.col("attempts").alias("_before"))
+    rows = rows.drop("attempts").join(before, key, "left").withColumn("attempts", F.coalesce("_before", F.lit(0)) + 1).drop("_before")
+    return rows, {name: f"s.{name}" for name in rows.columns}, "s.attempts > t.attempts"
+
+
 def run_stage(ctx: "Context", stage: Stage) -> StageStats:
+    """Run the stage on its new input, or not at all when nothing it reads has changed since a
+    run that left no input key waiting."""
     tables = ctx.tables
-    output = stage.output.table
-    stats = StageStats(stage=stage.name, output=output)
+    stats = StageStats(stage=stage.name, output=stage.output.table)
     started = time.monotonic()
     stats.versions_read = {name: tables.version(name) for name in stage.inputs}
+    last = tables.read("stage_runs").where(F.col("stage") == stage.name).first()
+    before = {**stats.versions_read, stage.output.table: tables.version(stage.output.table)}
+    if stage.inputs and last is not None and last["settled"] and last["fingerprint"] == _fingerprint(ctx, before):
+        stats.skipped = True
+    else:
+        settled = _run_batches(ctx, stage, stats, started)
+        if stage.inputs:
+            after = {name: tables.version(name) for name in (*stage.inputs, stage.output.table)}
+            row = {"stage": stage.name, "fingerprint": _fingerprint(ctx, after), "settled": settled, "run_id": ctx.run_id}
+            tables.merge("stage_runs", ctx.spark.createDataFrame([row], spark_schema(StageRun)), {"fingerprint": "s.fingerprint",
+                         "settled": "s.settled", "run_id": "s.run_id"})
+    stats.version_written = tables.version(stage.output.table)
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def _crash_point(point: str) -> None:
+    """Kill this process with SIGKILL at `point` when WEBMINE_CRASH_AT names it (benchmarks/chaos.py:
+    a crash between the output's MERGE and the progress MERGE, on purpose)."""
+    if os.environ.get("WEBMINE_CRASH_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fingerprint(ctx: "Context", versions: dict[str, int]) -> str:
+    """The versions of the tables a stage reads and writes, and the settings it runs with."""
+    return hashlib.sha256(json.dumps([versions, ctx.config.model_dump_json()], sort_keys=True).encode()).hexdigest()
+
+
+def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float) -> bool:
+    """Process the input keys not done yet, batch by batch; True when every one was marked done."""
+    tables = ctx.tables
     done_keys = tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
     pending = stage.source(ctx).join(done_keys, "input_key", "left_anti")
+    waiting = 0
+    if stage.transient is not None:
+        # A failure in passing is tried again by a later run, not by a later round of this one.
+        failed_now = ctx.tables.read(stage.output.table).where(F.col("run_id") == ctx.run_id).where(stage.transient)
+        failed_keys = failed_now.select(F.col(stage.input_key_column).alias("input_key"))
+        waiting = pending.join(failed_keys, "input_key", "left_semi").count()
+        pending = pending.join(failed_keys, "input_key", "left_anti")
     total = pending.count()
     stats.rows_in = total
     batch_rows = ctx.config.batch_rows(stage.name)
     batches = (1 if stage.single_batch else max(1, math.ceil(total / batch_rows))) if total else 0
-    done = 0
+    done = marked = 0
     for index in range(batches):
         chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
-        staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
-        merged = tables.merge(output, staged, stage.update, stage.update_when)
+        rows = with_run_id(stage.transform(ctx, batch), ctx.run_id)
+        update, update_when = stage.update, stage.update_when
+        if stage.transient is not None:
+            rows, update, update_when = _counting_attempts(ctx, stage, rows)
+        staged = tables.stage_rows(stage.name, rows, stage.output)
+        _crash_point(f"{stage.name}:staged")
+        merged = tables.merge(stage.output.table, staged, update, update_when)
+        _crash_point(f"{stage.name}:merged")
         stats.rows_inserted += merged["inserted"]
         stats.rows_updated += merged["updated"]
         if "status" in staged.columns:
@@ -116,16 +197,18 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
                     stats.example_reasons.setdefault(row["status"], row["reason"])
         completed = stage.completed(ctx, batch)
         keys = (batch if completed is None else completed).select("input_key").distinct()
+        if stage.transient is not None:
+            again = stage.retryable(ctx, staged).select(F.col(stage.input_key_column).alias("input_key"))
+            keys = keys.join(again, "input_key", "left_anti")
         done_rows = keys.select(
             F.concat_ws(":", F.lit(stage.name), "input_key").alias("progress_id"),
             F.lit(stage.name).alias("stage"),
             "input_key",
             F.lit(ctx.run_id).alias("run_id"),
         )
-        tables.merge("stage_progress", done_rows)
+        marked += tables.merge("stage_progress", done_rows)["inserted"]
+        _crash_point(f"{stage.name}:marked")
         done += batch.select("input_key").distinct().count()
         stats.batches += 1
         _progress(stage.name, done, total, started)
-    stats.version_written = tables.version(output)
-    stats.seconds = time.monotonic() - started
-    return stats
+    return marked == done and waiting == 0

@@ -100,6 +100,12 @@ class Tables:
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
         return self.spark.read.format("delta").load(path)
 
+    def drop_staging(self) -> None:
+        """Remove this registry's staging folder (a run's batches, once the run is over)."""
+        jvm = self.spark._jvm
+        path = jvm.org.apache.hadoop.fs.Path(absolute_location(self.staging_root))
+        path.getFileSystem(self.spark._jsc.hadoopConfiguration()).delete(path, True)
+
     def stage_input(self, stage: str, df: DataFrame) -> DataFrame:
         """Fix a batch of a stage's input on disk and read it back."""
         return self._stage(f"{stage}.input", df)

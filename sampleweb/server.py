@@ -40,6 +40,15 @@ def _handler(root: Path, stopping: threading.Event) -> type[BaseHTTPRequestHandl
             if fault and "status" in fault:
                 self.send_error(fault["status"], "injected fault")
                 return
+            if fault and "redirect" in fault:
+                self.send_response(302)
+                self.send_header("Location", fault["redirect"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if fault and "drip_s" in fault:
+                self._drip(fault["drip_s"])
+                return
             target = (site / host / path.lstrip("/")).resolve()
             if target.is_dir():
                 target = target / "index.html"
@@ -52,6 +61,19 @@ def _handler(root: Path, stopping: threading.Event) -> type[BaseHTTPRequestHandl
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _drip(self, every_s: float) -> None:
+            """Headers at once, then a byte of body every `every_s` for as long as the client listens."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                self.wfile.write(b"<html><body><p>")
+                while not stopping.wait(every_s):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client gave up, as it should
 
     return Handler
 

@@ -14,10 +14,11 @@ from schemas.search_index import IndexedImage
 from schemas.search_responses import SearchResponse
 from schemas.seeds import Seed
 from schemas.stage_progress import StageProgress
+from schemas.stage_runs import StageRun
 from schemas.urls import UrlRecord
 from schemas.valid_qas import ValidQA
 
 ALL_TABLES = (
     Seed, IndexedImage, SearchResponse, SearchHit, UrlRecord, Page, ImageRecord, CandidateQA, ValidQA, Answer, ConsistentQA, AlignedQA,
-    FinalQA, BenchmarkItem, LlmCall, LlmBatch, StageProgress,
+    FinalQA, BenchmarkItem, LlmCall, LlmBatch, StageProgress, StageRun,
 )

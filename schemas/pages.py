@@ -33,9 +33,12 @@ class Page(TableModel):
 
     url_id: str
     url: str
-    # ok | http_error | timeout | blocked | robots | not_html | too_large | too_many_redirects | error
-    status: str
-    reason: str | None = None  # why it failed; on an ok page, what was cut (a load that never finished)
+    # partial: the page had not settled (loading, or its content still changing) when its time ran out;
+    # its tree holds what had arrived.
+    status: Literal[
+        "ok", "partial", "http_error", "timeout", "blocked", "robots", "not_html", "too_large", "too_many_redirects", "error"
+    ]
+    reason: str | None = None  # why it failed, or what a partial page was still waiting for
     http_status: int | None = None
     final_url: str | None = None
     title: str | None = None
@@ -45,3 +48,8 @@ class Page(TableModel):
     text_chars: int = 0
     content_hash: str | None = None
     render_ms: int | None = None
+    attempts: int = 1  # renders so far: a transient failure is tried again by later runs (render.max_attempts)
+
+
+# Failures in passing: a later run renders the page again. Partial pages too: the next try may settle.
+TRANSIENT = "status IN ('partial', 'timeout', 'error') OR (status = 'http_error' AND (http_status >= 500 OR http_status = 429))"

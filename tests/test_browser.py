@@ -85,6 +85,14 @@ def pages():
     server.add("/js.html", """<html><body><main><p>Question: what is 2 + 2?</p><div id="box">Loading...</div>
 <script>window.addEventListener('load', () => fetch('/api/sol.json').then(r => r.json())
   .then(s => { document.getElementById('box').innerHTML = s.html; }));</script></main></body></html>""")
+    server.add("/steps.html", """<html><body><main><p>Add 5 and 7.</p><div id="steps"></div>
+<script>const add = (text, ms) => setTimeout(() => {
+  const p = document.createElement('p'); p.textContent = text; document.getElementById('steps').appendChild(p); }, ms);
+window.addEventListener('load', () => { add('Step 1: write the sum.', 250); add('Step 2: the sum is 12.', 600);
+  add('Answer: 12', 950); });</script></main></body></html>""")
+    server.add("/ticker.html", """<html><body><main><p>A problem statement beside a ticking clock.</p>
+<p id="clock">0</p><script>let n = 0; setInterval(() => { document.getElementById('clock').textContent = ++n; }, 100);</script>
+</main></body></html>""")
     server.add("/api/sol.json", '{"html": "<p>Solution inserted by script. Answer: 4</p>"}', content_type="application/json")
     server.add("/math.html", MATH_PAGE)
     server.add("/svg.html", SVG_PAGE)
@@ -129,7 +137,7 @@ def network_for(*servers) -> NetworkConfig:
 
 @pytest.fixture(scope="module")
 def renderer(pages, flaky):
-    render = RenderConfig(page_timeout_s=4, network_idle_timeout_s=1.5, concurrency=3, max_page_bytes=100_000,
+    render = RenderConfig(page_timeout_s=4, settle_timeout_s=2.5, concurrency=3, max_page_bytes=100_000,
                           max_redirects=2, per_host_concurrency=3, per_host_delay_s=0,
                           block_resource_types=["media", "font", "image"])
     with Renderer(render, network_for(pages, flaky)) as r:
@@ -211,6 +219,21 @@ def test_content_inserted_by_javascript_is_in_the_tree(renderer, pages):
     assert "Loading..." not in texts
 
 
+def test_the_tree_waits_until_scripts_stop_changing_the_page(renderer, pages):
+    """Steps written by timers after load, with no request between them: the network is idle
+    all along, yet the page is read only once its content has stopped changing."""
+    row = render_one(renderer, pages.url("/steps.html"))
+    assert row["status"] == "ok" and row["reason"] is None
+    assert texts_of(row)[-2:] == ["Step 2: the sum is 12.", "Answer: 12"]
+
+
+def test_a_page_that_never_settles_is_partial_with_what_it_had(renderer, pages):
+    row = render_one(renderer, pages.url("/ticker.html"))
+    assert row["status"] == "partial" and "not settled" in row["reason"] and "DOM change" in row["reason"]
+    assert texts_of(row)[0] == "A problem statement beside a ticking clock."
+    assert row["render_ms"] < 2.5 * 1000 + 1000  # the settle limit, not the page's
+
+
 # ---- outcomes -------------------------------------------------------------------------
 def test_failures_become_rows_with_reasons(renderer, pages):
     urls = ["/error.html", "/never.html", "/data.json", "/huge.html", "/loop/1"]
@@ -238,7 +261,7 @@ def test_redirects_are_followed_and_counted(renderer, pages):
 
 def test_page_whose_load_never_ends_is_cut_at_its_time_limit(renderer, pages):
     row = render_one(renderer, pages.url("/stuck.html"))
-    assert row["status"] == "ok" and "load did not finish" in row["reason"]
+    assert row["status"] == "partial" and "load did not finish" in row["reason"]
     assert texts_of(row) == ["Visible before the stuck script."]
     assert row["render_ms"] < 4000 + 1000
 
@@ -359,7 +382,7 @@ def chromium_processes() -> dict[int, tuple[int, str]]:
 def own_renderer(pages):
     """A second renderer with a browser of its own, to be crashed, and gentle politeness."""
     before = set(chromium_processes())
-    render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=0.5, concurrency=4, per_host_concurrency=1,
+    render = RenderConfig(page_timeout_s=8, settle_timeout_s=2, concurrency=4, per_host_concurrency=1,
                           per_host_delay_s=0.3, obey_robots=False)
     with Renderer(render, network_for(pages)) as r:
         assert render_one(r, pages.url("/final.html"))["status"] == "ok"
@@ -408,7 +431,7 @@ def test_crashed_browser_is_restarted(own_renderer, pages):
 
 
 def test_one_browser_per_python_worker_across_spark_tasks(spark, pages):
-    render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=0.5, per_host_delay_s=0)
+    render = RenderConfig(page_timeout_s=8, settle_timeout_s=2, per_host_delay_s=0)
     network = network_for(pages)
     rows = spark.createDataFrame([("a", pages.url("/final.html"))], "url_id string, url string")
 
@@ -457,7 +480,7 @@ def test_crawl_delay_spaces_a_sites_pages_and_too_long_a_delay_is_refused():
         for path in paths:
             polite.add(path, "<html><body><p>polite page</p></body></html>")
         slow.add("/q.html", "<html><body><p>slow site</p></body></html>")
-        render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=0.5, concurrency=4, per_host_concurrency=4,
+        render = RenderConfig(page_timeout_s=8, settle_timeout_s=2, concurrency=4, per_host_concurrency=4,
                               per_host_delay_s=0)
         with Renderer(render, network_for(polite, slow)) as r:
             rows = r.render_many([(p, polite.url(p)) for p in paths] + [("slow", slow.url("/q.html"))])

@@ -64,7 +64,9 @@ def test_final_qas_match_the_ground_truth(runs):
 
 def test_second_run_adds_no_rows_and_changes_none(runs):
     _, _, first, second = runs
-    assert second == first
+    # `stage_runs` is the runner's own note of what each stage last looked at: a stage whose input a
+    # later stage wrote (next_round reads valid_qas) looks once more and notes it.
+    assert {k: v for k, v in second.items() if k != "stage_runs"} == {k: v for k, v in first.items() if k != "stage_runs"}
 
 
 def test_failures_are_status_rows_and_the_run_completes(runs):

@@ -1,4 +1,6 @@
 """The stage runner: only new keys, MERGE on the key, run ids, batches, crashes."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from pyspark.sql import DataFrame
@@ -9,6 +11,7 @@ from runtime.stage import Stage, run_stage
 from runtime.tables import Tables
 from runtime.tracking import Tracker
 from schemas.search_hits import SearchHit
+from schemas.urls import UrlRecord
 from tests.conftest import make_config
 
 
@@ -107,3 +110,72 @@ def test_merge_refuses_repeated_keys_and_wrong_schema(spark, tmp_path):
         ctx.tables.merge("search_hits", df)
     with pytest.raises(TypeError, match="missing column url"):
         ctx.tables.stage_rows("toy", df.drop("url"), SearchHit)
+
+
+def test_runs_stage_into_folders_of_their_own_removed_when_they_end(spark, tmp_path):
+    from runtime.context import pipeline_run
+
+    config = make_config(tmp_path)
+    seen = {}
+    for run_id in ("run-a", "run-b"):
+        with pipeline_run(config, "toy", run_id=run_id, spark=spark) as ctx:
+            run_stage(ctx, Doubling(range(1, 5) if run_id == "run-a" else range(1, 9)))
+            seen[run_id] = Path(ctx.tables.staging_root)
+            assert (seen[run_id] / "toy.output" / "_delta_log").is_dir()
+        assert not seen[run_id].exists()
+    assert seen["run-a"] != seen["run-b"] and seen["run-a"].parent == seen["run-b"].parent == Path(config.staging_root()).resolve()
+    assert len(table_rows(ctx)) == 14  # both runs' rows are in the output
+
+
+class HitsToUrls(Stage):
+    """Each search hit becomes a URL row; keys listed in `leave` are left for a later run."""
+
+    name = "hits_to_urls"
+    inputs = ("search_hits",)
+    output = UrlRecord
+
+    def __init__(self, leave=()):
+        self.leave = list(leave)
+        self.sources = 0
+
+    def source(self, ctx):
+        self.sources += 1
+        return ctx.tables.read("search_hits").withColumn("input_key", F.col("hit_id"))
+
+    def transform(self, ctx, batch):
+        return batch.select(
+            F.col("hit_id").alias("url_id"), "url", F.lit(None).cast("string").alias("host"), F.lit("ok").alias("status"),
+            F.lit(None).cast("string").alias("reason"), F.array("hit_id").alias("hit_ids"), F.array("seed_id").alias("seed_ids"),
+            F.lit(1).cast("long").alias("round"),
+        )
+
+    def completed(self, ctx, batch):
+        return batch.where(~F.col("input_key").isin(self.leave)) if self.leave else None
+
+
+def test_a_stage_whose_inputs_have_not_changed_is_not_run(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-a")
+    run_stage(ctx, Doubling(range(1, 5)))
+    stage = HitsToUrls()
+    assert run_stage(ctx, stage).rows_in == 8
+    versions = {name: ctx.tables.version(name) for name in ("urls", "stage_progress", "stage_runs")}
+    again = run_stage(context(spark, tmp_path, "run-b"), stage)
+    assert again.skipped and stage.sources == 1  # its source was not even read
+    assert {name: ctx.tables.version(name) for name in versions} == versions
+    # New input: the stage runs on it alone.
+    run_stage(ctx, Doubling(range(1, 7)))
+    assert (run_stage(ctx, stage).rows_in, stage.sources) == (2, 2)  # the hits of 6 (5 gives none)
+    # Other settings: it looks again (and finds nothing new).
+    other = run_stage(context(spark, tmp_path, "run-c", **{"stages.batch_rows": 7}), stage)
+    assert (other.skipped, other.rows_in, stage.sources) == (False, 0, 3)
+
+
+def test_a_stage_that_left_keys_waiting_runs_again_though_its_inputs_are_the_same(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-a")
+    run_stage(ctx, Doubling(range(1, 5)))
+    waiting = HitsToUrls(leave=["h1"])
+    assert run_stage(ctx, waiting).rows_in == 8
+    retry = HitsToUrls()
+    stats = run_stage(context(spark, tmp_path, "run-b"), retry)
+    assert (stats.skipped, stats.rows_in) == (False, 1)
+    assert run_stage(context(spark, tmp_path, "run-c"), retry).skipped

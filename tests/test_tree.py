@@ -115,7 +115,7 @@ def site():
 
 @pytest.fixture(scope="module")
 def trees(site):
-    render = RenderConfig(page_timeout_s=8, network_idle_timeout_s=1, concurrency=2, obey_robots=False,
+    render = RenderConfig(page_timeout_s=8, settle_timeout_s=2, concurrency=2, obey_robots=False,
                           per_host_concurrency=2, per_host_delay_s=0, block_resource_types=["media", "font", "image"])
     paths = ["/formula.html", "/lazy.html", "/article.html", "/thread.html", "/qa.html", "/tabs.html", "/teaser.html", "/chapter.html", "/columns.html",
              "/page7.html", "/sheet.html"]

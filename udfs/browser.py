@@ -64,6 +64,15 @@ MAX_RASTERS_PER_PAGE = 20
 TAB_REUSES = 50
 # Time kept back from the load wait so that a page whose load never ends is still read.
 EXTRACT_RESERVE_S = 3.0
+# Runs before the page's own scripts: the time of the last change to the DOM's content (nodes
+# added or removed, text changed; not attributes, which animations touch forever).
+WATCH_CHANGES_JS = """(() => {
+  window.__webmineChanged = performance.now();
+  new MutationObserver(() => { window.__webmineChanged = performance.now(); })
+    .observe(document, {childList: true, subtree: true, characterData: true});
+})();"""
+SINCE_CHANGE_JS = "() => (performance.now() - (window.__webmineChanged || 0)) / 1000"
+SETTLE_POLL_S = 0.1
 # Makes a lazy <img> load now and waits until it is decoded (or has failed).
 LOAD_IMAGE_JS = """(el, src) => {
   if (el.tagName !== 'IMG') return;
@@ -88,6 +97,8 @@ class PageState:
     deadline: float  # time.monotonic() by which the page must be done
     documents: dict[str, FetchResult] = field(default_factory=dict)  # fetched, waiting to be served
     crashed: bool = False
+    pending: int = 0  # requests of the page being served now
+    last_request: float = field(default_factory=time.monotonic)  # when one last started or ended
 
 
 class DomainGate:
@@ -232,6 +243,7 @@ class Renderer:
                 return tab
         tab = await context.new_page()
         self._serving[tab], self._tab_uses[tab] = None, 0
+        await tab.add_init_script(WATCH_CHANGES_JS)
         await tab.route("**/*", lambda route: self._serve(route, self._serving.get(tab)))
         tab.on("crash", self._crashed)
         return tab
@@ -355,25 +367,21 @@ class Renderer:
         state = self._serving[page] = PageState(deadline, documents={document.url: document})
         reusable = False
         try:
-            reason = None
-            load_budget = max(0.5, deadline - time.monotonic() - min(EXTRACT_RESERVE_S, self.render.page_timeout_s / 4))
+            unsettled = None
+            settle_by = deadline - min(EXTRACT_RESERVE_S, self.render.page_timeout_s / 4)
             try:
-                await page.goto(document.url, wait_until="load", timeout=load_budget * 1000)
+                await page.goto(document.url, wait_until="load", timeout=max(0.5, settle_by - time.monotonic()) * 1000)
             except PlaywrightTimeout:
-                reason = f"load did not finish within {load_budget:.1f} s; rendered what had arrived"
-            if reason is None and self.render.network_idle_timeout_s > 0:
-                idle_budget = min(self.render.network_idle_timeout_s, deadline - time.monotonic() - 1)
-                try:
-                    await page.wait_for_load_state("networkidle", timeout=max(0.1, idle_budget) * 1000)
-                except PlaywrightTimeout:
-                    pass  # pages that poll forever still render what they have
+                unsettled = f"load did not finish within {self.render.page_timeout_s:g} s; rendered what had arrived"
+            if unsettled is None:
+                unsettled = await self._settle(page, state, min(settle_by, time.monotonic() + self.render.settle_timeout_s))
             result = await page.evaluate(TREE_JS, {
                 "rasterMinSide": self.render.svg_min_side if self.render.rasterize_svg else 0,
                 "rasterMax": MAX_RASTERS_PER_PAGE,
             })
             nodes = await self._rasterize(page, result["nodes"], deadline)
             facts["final_url"] = page.url  # where scripts and redirects left the page
-            reusable = reason is None and not state.crashed  # a tab still loading or hung is closed
+            reusable = unsettled is None and not state.crashed  # a tab still loading or hung is closed
         except Exception as exc:
             if state.crashed:
                 raise RuntimeError(f"page crashed ({_first_line(exc)})") from None
@@ -384,19 +392,43 @@ class Renderer:
         text = "\n".join(node.text for node in tree if node.text)
         signature = json.dumps([(n.kind, n.text, n.alt) for n in tree])
         return _page_row(
-            url_id, url, status="ok", reason=reason, **facts, title=result["title"][:500],
+            url_id, url, status="ok" if unsettled is None else "partial", reason=unsettled, **facts, title=result["title"][:500],
             tree=[node.model_dump() for node in tree], text_chars=len(text),
             posts=[Post(**post).model_dump() for post in result["posts"]], structured_data=result["structured"],
             content_hash=hashlib.sha256(signature.encode()).hexdigest(),
             render_ms=int((time.monotonic() - started) * 1000),
         )
 
+    async def _settle(self, page, state: PageState, until: float) -> str | None:
+        """Wait until the page has settled: no request pending, none started or ended and no DOM
+        change for `settle_quiet_s`. None once it has; else, at `until`, what it was still doing."""
+        quiet = self.render.settle_quiet_s
+        while True:
+            since_change = await page.evaluate(SINCE_CHANGE_JS)
+            now = time.monotonic()
+            since_request = now - state.last_request
+            if state.pending == 0 and min(since_change, since_request) >= quiet:
+                return None
+            if now + SETTLE_POLL_S > until:
+                return (f"not settled when its time ran out: {state.pending} requests pending, "
+                        f"last request {since_request:.1f} s and last DOM change {since_change:.1f} s before")
+            await asyncio.sleep(SETTLE_POLL_S)
+
     async def _serve(self, route, state: PageState | None) -> None:
-        """Fulfil one request of the page from a guarded fetch, or refuse it."""
-        request = route.request
+        """Fulfil one request of the page from a guarded fetch, or refuse it, counting it as pending."""
         if state is None:
             await self._quietly(route.abort("blockedbyclient"))
             return
+        state.pending += 1
+        state.last_request = time.monotonic()
+        try:
+            await self._serve_request(route, state)
+        finally:
+            state.pending -= 1
+            state.last_request = time.monotonic()
+
+    async def _serve_request(self, route, state: PageState) -> None:
+        request = route.request
         deadline = state.deadline
         try:
             if request.url in state.documents and request.is_navigation_request():
@@ -410,7 +442,12 @@ class Renderer:
                     await route.abort("blockedbyclient")  # frames are not part of the tree
                     return
                 # The page navigates by itself (script, meta refresh): the same checks as the first document.
-                document = await self._fetch_document(request.url, deadline)
+                try:
+                    document = await self._fetch_document(request.url, deadline)
+                except Refused:
+                    # 204 No Content: the browser stays on the page it has, whose tree is still read.
+                    await route.fulfill(status=204, body=b"")
+                    return
                 if document.url != request.url:
                     # A fulfilled answer cannot change the URL: send the page on to where the redirects ended.
                     state.documents[document.url] = document

@@ -122,7 +122,7 @@ def fetch_partitions(images: ImagesConfig, network: NetworkConfig):
                     return ImageRecord.row(**base, status="robots", reason=refusal)
                 result = fetch(url, policy, timeout_s=images.timeout_s, max_bytes=images.max_bytes)
                 if result.status >= 400:
-                    return ImageRecord.row(**base, status="http_error", reason=f"HTTP {result.status}")
+                    return ImageRecord.row(**base, status="http_error", reason=f"HTTP {result.status}", http_status=result.status)
                 body = result.body
         except Blocked as exc:
             return ImageRecord.row(**base, status="blocked", reason=str(exc))

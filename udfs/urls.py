@@ -1,4 +1,5 @@
-"""URL normalisation and domain filtering (pure functions, used inside a Spark UDF)."""
+"""URL normalisation and domain filtering (pure functions, used inside a Spark UDF), and URL hosts as
+Spark columns."""
 from __future__ import annotations
 
 import fnmatch
@@ -9,6 +10,8 @@ import string
 from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 import idna
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from w3lib.url import safe_url_string
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -132,3 +135,9 @@ class HostSet:
             if candidate in self.hosts:
                 return candidate
         return None
+
+
+def host_of(url_column: str) -> Column:
+    """The URL's host, lower-cased, as a Spark column (null for a URL without one, such as data:).
+    Work partitioned by it keeps each host in one task, where its politeness limits are kept."""
+    return F.lower(F.expr(f"parse_url({url_column}, 'HOST')"))
