@@ -42,7 +42,7 @@ from schemas.final_qas import FinalQA
 from udfs.answers import final_answer
 from udfs.benchmarks import NAMES, index_text, published_files, read_published
 from udfs.images import decode, read_data_url
-from udfs.matching import equivalent
+from udfs.matching import answers_agree
 from udfs.questions import features_udf, ngram_hashes, ngrams_udf, tokens
 
 ALIGNED = AlignedQA.transform_schema().fieldNames()
@@ -180,16 +180,6 @@ class IndexBenchmarks(Stage):
         # An item given twice (two lines, two files) is indexed once.
         first = Window.partitionBy("item_id").orderBy("source", "question")
         return items.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
-
-
-def answers_agree(final: str | None, web: str | None) -> bool:
-    """The final answer and the page's are the same: symbolically, else as normalised text."""
-    if not final or not web:
-        return False
-    if final.strip() == web.strip():
-        return True
-    same = equivalent(final, web)
-    return same if same is not None else (tokens(final) or [final.strip().lower()]) == (tokens(web) or [web.strip().lower()])
 
 
 @F.pandas_udf(T.BooleanType())

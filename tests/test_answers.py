@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from jobs.align_answers import CARRIED, first_pass
-from jobs.curate_qas import answers_agree
+from udfs.matching import answers_agree
 from udfs.answers import final_answer, validate_pair
 
 # AoPS wiki solutions as the content tree reads them (formula images' alt text).

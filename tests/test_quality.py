@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 from pyspark.sql import functions as F
 
-from jobs.curate_qas import CurateQAs, IndexBenchmarks, answers_agree
+from jobs.curate_qas import CurateQAs, IndexBenchmarks
+from udfs.matching import answers_agree
 from runtime.config import ConfigError, load_config
 from runtime.context import pipeline_run
 from runtime.stage import run_stage

@@ -12,9 +12,9 @@ import re
 import string
 from dataclasses import asdict, dataclass
 
-from jobs.curate_qas import answers_agree
 from udfs.answers import final_answer
 from udfs.benchmarks import NAMES, PublishedItem, read_published
+from udfs.matching import answers_agree
 
 LETTER = re.compile(r"\b([A-J])\b")
 

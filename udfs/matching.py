@@ -9,6 +9,8 @@ import re
 
 from math_verify import parse, verify
 
+from udfs.questions import tokens
+
 CHOICE = re.compile(r"^\(?([A-Ha-h])\)?\.?$")
 
 
@@ -60,3 +62,13 @@ def majority(groups: list[list[int]], total: int) -> list[int] | None:
     """The group holding more than half of all candidates, if there is one."""
     best = max(groups, key=len, default=[])
     return best if len(best) * 2 > total else None
+
+
+def answers_agree(final: str | None, web: str | None) -> bool:
+    """The final answer and the page's are the same: symbolically, else as normalised text."""
+    if not final or not web:
+        return False
+    if final.strip() == web.strip():
+        return True
+    same = equivalent(final, web)
+    return same if same is not None else (tokens(final) or [final.strip().lower()]) == (tokens(web) or [web.strip().lower()])
