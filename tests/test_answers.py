@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from jobs.align_answers import CARRIED, first_pass
-from udfs.matching import answers_agree
 from udfs.answers import final_answer, validate_pair
+from udfs.matching import answers_agree
 
 # AoPS wiki solutions as the content tree reads them (formula images' alt text).
 AOPS_KITE = (
