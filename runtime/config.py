@@ -43,6 +43,22 @@ class TablesConfig(Section):
     # Where stages fix their batches as Delta tables; executors write there, so on a
     # cluster it must be shared storage too. Empty: `<run.work_dir>/_staging`.
     staging: str | None = None
+    # Time travel reaches back this far: Delta keeps the log (log_retention_days) and the files a
+    # later commit replaced (deleted_file_retention_days; VACUUM and Databricks' predictive
+    # optimisation honour it) for the versions that audits, lineage and training pin.
+    log_retention_days: int = Field(90, ge=1)
+    deleted_file_retention_days: int = Field(30, ge=7)  # Delta's VACUUM refuses less than 7 days
+    # Staged batches are overwritten by every batch; VACUUM (jobs.maintain) removes what they
+    # replaced once it is this old, longer than any one batch takes.
+    staging_retention_hours: int = Field(24, ge=1)
+
+    @model_validator(mode="after")
+    def _log_outlives_files(self) -> "TablesConfig":
+        if self.log_retention_days < self.deleted_file_retention_days:
+            raise ValueError(f"tables.log_retention_days ({self.log_retention_days}) must be at least "
+                             f"tables.deleted_file_retention_days ({self.deleted_file_retention_days}): "
+                             "a version whose log is gone cannot be read even with its files")
+        return self
 
 
 class TrackingConfig(Section):
