@@ -1,7 +1,7 @@
 """Fine-tune a LLaVA-style model on final_qas read at a pinned Delta version.
 
-Exports that version, mixes in an external instruction set, records the table path and
-version as the MLflow run's input, and launches the training loop through TorchDistributor
+Exports that version, pins a copy of it (`Tables.pin`: VACUUM cannot take it away), mixes in
+an external instruction set, records the table and version as the MLflow run's input, and launches the training loop through TorchDistributor
 (local mode on one machine, GPU executors on a cluster). The checkpoint is logged with the
 data version it learned from.
 
@@ -36,7 +36,10 @@ def launch(ctx: Context) -> dict:
     if cfg.external_data is not None:
         data = mix(Path(exported.jsonl), cfg.external_data, run_dir / "mix" / "train.jsonl", cfg.mix_ratio, cfg.seed).jsonl
     ctx.tracker.log_params({"train": cfg.model_dump(mode="json"), "export": asdict(exported)})
-    ctx.tracker.log_dataset(ctx.tables.read("final_qas", version), ctx.tables.location("final_qas"), version, "final_qas")
+    # A copy of the version, which no VACUUM of final_qas removes: the checkpoint's data stays readable.
+    pinned = ctx.tables.pin("final_qas", version)
+    ctx.tracker.log_dataset(ctx.tables.read("final_qas", version), ctx.tables.location("final_qas"), version, "final_qas",
+                            by_name=ctx.config.tables.catalog is not None, pinned=pinned)
     args = {
         **cfg.model_dump(mode="json"),
         "checkpoint": str(cfg.checkpoint.resolve()),

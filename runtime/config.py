@@ -13,6 +13,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
+# conf/ beside the packages: the checkout's, or the one installed with the wheel.
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# Files the configuration names: a relative path in a conf file is relative to that file's
+# folder, so a job finds them from any working directory (a job cluster's is not the bundle's).
+FILE_KEYS = (("urls", "blocklist_file"), ("urls", "benchmark_hosts_file"), ("llm", "prompts_dir"))
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not validate."""
 
@@ -252,7 +259,7 @@ class LlmConfig(Section):
     validate_: LlmStageConfig = Field(LlmStageConfig(max_tokens=256), alias="validate")
     synthesize: LlmStageConfig = LlmStageConfig(temperature=0.7, max_tokens=1024)
     judge: LlmStageConfig = LlmStageConfig(max_tokens=256)
-    prompts_dir: Path = Path("conf/prompts")  # <task>.yaml: version, system, user
+    prompts_dir: Path = CONF_DIR / "prompts"  # <task>.yaml: version, system, user
     answers_per_question: int = Field(4, ge=1)
     synthesis_mode: Literal["online", "batch"] = "online"
     # Bounds for the whole job; each of the `partitions` concurrent tasks gets its share.
@@ -433,11 +440,27 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def locate_conf(path: str | Path) -> Path:
+    """A conf file as given, else (a relative one, e.g. conf/local.yaml) the packaged one."""
+    given = Path(path)
+    packaged = CONF_DIR.parent / given
+    return packaged if not given.exists() and not given.is_absolute() and packaged.exists() else given
+
+
+def _relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    for section, key in FILE_KEYS:
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
+            data[section][key] = str(folder / value)
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> PipelineConfig:
     """Load a YAML file (or the defaults) and apply `key.path=value` overrides."""
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
+        path = locate_conf(path)
         source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -447,7 +470,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"configuration file {path} must hold a mapping at the top")
-        data = loaded
+        data = _relative_to(loaded, Path(path).resolve().parent)
     items = overrides.items() if isinstance(overrides, dict) else (
         (item.split("=", 1) if "=" in item else (item, None)) for item in overrides or []
     )
