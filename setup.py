@@ -22,6 +22,7 @@ setup(
         "protego==0.7.0",
         "w3lib==2.5.0",
         "idna==3.20",
+        "tqdm>=4.66",
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],

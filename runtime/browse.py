@@ -157,8 +157,20 @@ def _collect(tables: Tables, name: str, key: str, ids: set[str], columns: Iterab
     return [r.asDict(recursive=True) for r in df.where(F.col(key).isin(sorted(ids))).select(*wanted).collect()]
 
 
+def _image_contents(tables: Tables, ids: set[str]) -> Iterable[Any]:
+    """(id, content) of the images, streamed to the driver one partition at a time."""
+    if not ids or not tables.exists("images"):
+        return []
+    images = tables.read("images")
+    wanted = images.where(F.col("image_id").isin(sorted(ids))).alias("i")
+    # A repeated picture is stored once, on the row it duplicates.
+    held = images.select("image_id", "content").alias("h")
+    joined = wanted.join(held, F.col("i.duplicate_of") == F.col("h.image_id"), "left")
+    return joined.select(F.col("i.image_id").alias("id"), F.coalesce("i.content", "h.content").alias("content")).toLocalIterator()
+
+
 def write_browser(tables: Tables, folder: Path, funnel: dict[str, int], figures_from: Path | None = None,
-                  title: str = "WebMine dataset", max_qas: int = 5000) -> Path:
+                  title: str = "WebMine dataset", max_qas: int = 2000) -> Path:
     """Write the site into folder (replacing what was there) and return its index.html.
     At most max_qas final QAs (the dataset's first, by final_id, then the dropped ones)."""
     if folder.exists():
@@ -167,13 +179,7 @@ def write_browser(tables: Tables, folder: Path, funnel: dict[str, int], figures_
     (folder / "style.css").write_text(STYLE)
     final = tables.read("final_qas").select(*FINAL_COLUMNS).orderBy(F.col("status") != "ok", "final_id").limit(max_qas)
     qas = [r.asDict(recursive=True) for r in final.collect()]
-    image_ids = {i for q in qas for i in q["image_ids"]}
-    image_rows = _collect(tables, "images", "image_id", image_ids, ("image_id", "content", "duplicate_of"))
-    # A repeated picture is stored once, on the row it duplicates.
-    held = {r["image_id"]: r for r in _collect(tables, "images", "image_id", {r["duplicate_of"] for r in image_rows if r["duplicate_of"]},
-                                               ("image_id", "content"))}
-    contents = [{"id": r["image_id"], "content": r["content"] or held.get(r["duplicate_of"], {}).get("content")} for r in image_rows]
-    images = _write_images(contents, folder / "img", "")
+    images = _write_images(_image_contents(tables, {i for q in qas for i in q["image_ids"]}), folder / "img", "")
     candidates = _collect(tables, "candidate_qas", "qa_id", {i for q in qas for i in [q["qa_id"], *q["source_qa_ids"]]},
                           ("qa_id", "pattern", "engine", "url", "page_id"))
     pages = _collect(tables, "pages", "url_id", {q["page_id"] for q in qas}, ("url_id", "url", "title", "status"))
@@ -181,7 +187,7 @@ def write_browser(tables: Tables, folder: Path, funnel: dict[str, int], figures_
                     ("hit_id", "seed_id", "provider", "round", "rank", "distance", "url"))
     seed_rows = _collect(tables, "seeds", "seed_id", {s for q in qas for s in q["seed_ids"]} | {h["seed_id"] for h in hits},
                          ("seed_id", "source", "subject", "round", "content"))
-    seeds = _write_images([{"id": s["seed_id"], "content": s["content"]} for s in seed_rows], folder / "img", "seed-")
+    seeds = _write_images(({"id": s["seed_id"], "content": s.pop("content")} for s in seed_rows), folder / "img", "seed-")
     figures = []
     if figures_from is not None and figures_from.is_dir():
         (folder / "figures").mkdir()

@@ -363,6 +363,8 @@ class StagesConfig(Section):
     # Rows of new input committed together; a killed run loses at most one batch.
     batch_rows: int = Field(400, ge=1)
     batch_rows_per_stage: dict[str, int] = {}
+    # While a batch runs: a progress bar on a terminal, else a line this often (runtime/progress.py).
+    progress_interval_s: float = Field(10, gt=0)
 
 
 class PipelineConfig(Section):

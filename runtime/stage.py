@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from runtime.progress import BatchProgress, progress_line
 from runtime.tables import with_run_id
 from schemas.base import TableModel
 
@@ -81,13 +82,6 @@ class StageStats:
         )
 
 
-def _progress(stage: str, done: int, total: int, started: float) -> None:
-    elapsed = time.monotonic() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    left = (total - done) / rate if rate > 0 else float("nan")
-    print(f"  [{stage}] {done}/{total} rows, {rate:.1f} rows/s, ~{left:.0f} s left", flush=True)
-
-
 def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     tables = ctx.tables
     output = stage.output.table
@@ -105,7 +99,9 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
         chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
-        staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
+        interval = ctx.config.stages.progress_interval_s
+        with BatchProgress(ctx.spark, stage.name, batch.count(), done, total, started, interval):
+            staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
         merged = tables.merge(output, staged, stage.update, stage.update_when)
         stats.rows_inserted += merged["inserted"]
         stats.rows_updated += merged["updated"]
@@ -125,7 +121,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
         tables.merge("stage_progress", done_rows)
         done += batch.select("input_key").distinct().count()
         stats.batches += 1
-        _progress(stage.name, done, total, started)
+        print(progress_line(stage.name, done, total, started), flush=True)
     stats.version_written = tables.version(output)
     stats.seconds = time.monotonic() - started
     return stats

@@ -64,6 +64,7 @@ def test_the_browser_filters_and_follows_lineage_in_chromium(site, tmp_path):
         page.goto(site.as_uri())
         visible = lambda: sorted(page.locator(".card:visible").evaluate_all("cards => cards.map(c => c.id)"))  # noqa: E731
         assert visible() == ["a", "b"]  # the dataset: status ok
+        shot = page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
         assert page.locator("#shown").inner_text() == "2"
         assert page.locator("#a img").evaluate("img => img.naturalWidth") == 120  # its image, read from disk
         assert "verified" in page.locator("#a").inner_text() and "not verified" in page.locator("#b").inner_text()
@@ -78,7 +79,6 @@ def test_the_browser_filters_and_follows_lineage_in_chromium(site, tmp_path):
         page.select_option("select[name=subject]", "*")
         assert visible() == ["b"]
         assert page.locator(".figures img").evaluate("img => img.naturalWidth") == 200
-        shot = page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
 
         page.select_option("select[name=round]", "*")
         page.locator("#a a.lineage").click()
