@@ -1,8 +1,8 @@
 """Progress inside a batch: rows done, rate and time left while its transform runs.
 
 A thread in the driver polls Spark's status tracker for the tasks of the batch's job group
-(the staging write that runs the stage's UDFs) and turns finished tasks into rows done: a
-batch's rows are spread evenly over its partitions. On a terminal it draws a tqdm bar;
+(the staging write that runs the stage's UDFs) and turns the finished tasks of its last stage
+into rows done: a batch's rows are spread evenly over its partitions. On a terminal it draws a tqdm bar;
 elsewhere (a job cluster's log, a notebook, a pipe) it prints a line every interval. No UDF
 takes part, so rendering, image and LLM stages show it alike.
 """
@@ -38,16 +38,12 @@ class BatchProgress:
         self._bar = None
 
     def tasks(self) -> tuple[int, int]:
-        """(finished, all) tasks of the batch's jobs so far."""
+        """(finished, all) tasks of the batch's last stage so far: the one that runs the UDFs and
+        writes the rows (the stages before it only read and shuffle the batch's input)."""
         tracker = self.spark.sparkContext.statusTracker()
-        finished = every = 0
-        for job in tracker.getJobIdsForGroup(self.group):
-            info = tracker.getJobInfo(job)
-            for stage_id in info.stageIds if info else ():
-                stage = tracker.getStageInfo(stage_id)
-                if stage is not None:
-                    finished, every = finished + stage.numCompletedTasks, every + stage.numTasks
-        return finished, every
+        stage_ids = [s for job in tracker.getJobIdsForGroup(self.group) for s in (getattr(tracker.getJobInfo(job), "stageIds", None) or ())]
+        stage = tracker.getStageInfo(max(stage_ids)) if stage_ids else None
+        return (stage.numCompletedTasks, stage.numTasks) if stage is not None else (0, 0)
 
     def rows_done(self) -> int:
         finished, every = self.tasks()

@@ -256,10 +256,21 @@ class Tables:
         return self._vacuum(self.sql_name(name), "")
 
     def _vacuum(self, sql_name: str, retain: str) -> int:
-        # The dry run also lists Delta's own folders (_change_data), which the VACUUM keeps.
-        listed = self.spark.sql(f"VACUUM {sql_name} {retain} DRY RUN")
-        doomed = listed.where(~F.element_at(F.split("path", "/"), -1).startswith("_")).count()
-        self.spark.sql(f"VACUUM {sql_name} {retain}")
+        # VACUUM lists files in parallelPartitionDiscovery.parallelism tasks (10,000 by default):
+        # as many as the cluster runs at once is enough.
+        listing = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+        before = self.spark.conf.get(listing, None)
+        self.spark.conf.set(listing, str(max(2, self.spark.sparkContext.defaultParallelism)))
+        try:
+            # The dry run also lists Delta's own folders (_change_data), which the VACUUM keeps.
+            listed = self.spark.sql(f"VACUUM {sql_name} {retain} DRY RUN")
+            doomed = listed.where(~F.element_at(F.split("path", "/"), -1).startswith("_")).count()
+            self.spark.sql(f"VACUUM {sql_name} {retain}")
+        finally:
+            if before is None:
+                self.spark.conf.unset(listing)
+            else:
+                self.spark.conf.set(listing, before)
         return doomed
 
     def staged(self) -> list[str]:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tests.conftest import REPO, settings_for
 
@@ -15,8 +15,12 @@ pytestmark = pytest.mark.e2e
 def test_spark_submit_runs_a_stage_as_the_readme_shows(spark, tmp_path):
     seeds = tmp_path / "seeds" / "geometry"
     seeds.mkdir(parents=True)
-    for n, colour in enumerate(("red", "blue")):
-        Image.new("RGB", (64 + n, 64), colour).save(seeds / f"s{n}.png")
+    # Two different figures (a half-filled square, a ring): 29 pHash bits apart, no near duplicates.
+    half, ring = Image.new("RGB", (64, 64), "white"), Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(half).rectangle((0, 0, 32, 64), fill="black")
+    ImageDraw.Draw(ring).ellipse((8, 8, 56, 56), outline="black", width=6)
+    half.save(seeds / "half.png")
+    ring.save(seeds / "ring.png")
     settings = settings_for(tmp_path, **{"seeds.source": tmp_path / "seeds", "spark.master": "local[1]", "spark.driver_memory": "1g"})
     # The README: the venv's bin/ first on PATH, then the line as written, from the checkout.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PYTHONPATH": str(REPO)}

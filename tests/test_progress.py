@@ -6,15 +6,14 @@ import time
 from runtime.progress import BatchProgress
 
 
-def slow(batches):
-    for batch in batches:
-        time.sleep(0.8)
-        yield batch
-
-
 def test_rows_done_rate_and_time_left_while_a_batch_runs(spark):
+    def slow(batches):  # defined here, so that it travels to the Python workers by value
+        for batch in batches:
+            time.sleep(0.8)
+            yield batch
+
     out = io.StringIO()
-    work = spark.range(8).repartition(4).mapInPandas(slow, "id long")
+    work = spark.range(8).repartition(4).mapInPandas(slow, "id long")  # a shuffle, then 4 tasks of 0.8 s
     started = time.monotonic()
     with BatchProgress(spark, "toy", rows=8, done_before=0, total=16, started=started, interval_s=0.25, out=out) as progress:
         work.write.format("noop").mode("overwrite").save()
