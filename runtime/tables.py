@@ -251,9 +251,9 @@ class Tables:
         metrics = self.spark.sql(f"OPTIMIZE {self.sql_name(name)}").first()["metrics"]
         return {"files_added": int(metrics["numFilesAdded"]), "files_removed": int(metrics["numFilesRemoved"])}
 
-    def vacuum(self, name: str) -> int:
-        """Delete files no version within the table's retention needs; returns how many."""
-        return self._vacuum(self.sql_name(name), "")
+    def vacuum(self, name: str, retain_hours: float | None = None) -> int:
+        """Delete files no version within the table's retention (or `retain_hours`) needs; returns how many."""
+        return self._vacuum(self.sql_name(name), "" if retain_hours is None else f"RETAIN {retain_hours} HOURS")
 
     def _vacuum(self, sql_name: str, retain: str) -> int:
         # VACUUM lists files in parallelPartitionDiscovery.parallelism tasks (10,000 by default):

@@ -69,7 +69,7 @@ def test_a_pinned_version_outlives_vacuum(spark, tmp_path):
     # Once the retention has run out (here: forced), the table's own old version is gone ...
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     try:
-        spark.sql(f"VACUUM {tables.sql_name('urls')} RETAIN 0 HOURS")
+        tables.vacuum("urls", retain_hours=0)
     finally:
         spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
     with pytest.raises(Exception, match="(?i)not exist|FileNotFound|FAILED_READ_FILE"):
