@@ -13,7 +13,7 @@ def test_rows_done_rate_and_time_left_while_a_batch_runs(spark):
             yield batch
 
     out = io.StringIO()
-    work = spark.range(8).repartition(4).mapInPandas(slow, "id long")  # a shuffle, then 4 tasks of 0.8 s
+    work = spark.range(0, 8, 1, 4).mapInPandas(slow, "id long")  # 4 tasks of 0.8 s, 2 at a time
     started = time.monotonic()
     with BatchProgress(spark, "toy", rows=8, done_before=0, total=16, started=started, interval_s=0.25, out=out) as progress:
         work.write.format("noop").mode("overwrite").save()
