@@ -1,12 +1,8 @@
 from setuptools import setup
 
+# Name, version, packages, package data and the `webmine` command are in pyproject.toml;
+# the dependencies are here.
 setup(
-    name="webmine",
-    version="0.1.0",
-    description="Web-mined image + question + answer data for vision-language models, on Spark and Delta Lake",
-    python_requires=">=3.10",
-    packages=["runtime", "schemas", "udfs", "jobs", "sampleweb", "training"],
-    package_data={"udfs": ["tree.js"]},
     # Spark and Delta are the `spark` extra: Databricks brings its own, and a second
     # pyspark installed over the runtime's breaks it. Everywhere else: pip install '.[spark]'.
     install_requires=[
@@ -26,6 +22,7 @@ setup(
         "protego==0.7.0",
         "w3lib==2.5.0",
         "idna==3.20",
+        "tqdm>=4.66",
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],

@@ -1,10 +1,11 @@
 """Fine-tune a vision-language model on final_qas read at a pinned Delta version.
 
-Exports that version, mixes in an external instruction set, records the table path and
-version as the MLflow run's input, and launches the trainer (training/trainer.py) through
-TorchDistributor: `train.num_processes` processes on the driver in local mode, GPU executors on
-a cluster, forming one DDP / FSDP / ZeRO-3 job. The trainer reports its loss, learning rate and
-throughput into this run and logs the checkpoint, so the checkpoint names the data it learned from.
+Exports that version, pins a copy of it (`Tables.pin`: VACUUM cannot take it away), mixes in
+an external instruction set, records the table and version as the MLflow run's input, and
+launches the trainer (training/trainer.py) through TorchDistributor: `train.num_processes`
+processes on the driver in local mode, GPU executors on a cluster, forming one DDP / FSDP /
+ZeRO-3 job. The trainer reports its loss, learning rate and throughput into this run and logs the
+checkpoint, so the checkpoint names the data it learned from.
 
     python -m jobs.train --conf conf/local.yaml --set train.checkpoint=/models/Qwen2-VL-7B-Instruct
 """
@@ -42,7 +43,10 @@ def launch(ctx: Context) -> dict:
     if cfg.external_data is not None:
         data = mix(exported.jsonl, cfg.external_data, storage.join(run_dir, "mix", "train.jsonl"), cfg.mix_ratio, cfg.seed).jsonl
     ctx.tracker.log_params({"train": cfg.model_dump(mode="json"), "export": asdict(exported)})
-    ctx.tracker.log_dataset(ctx.tables.read("final_qas", version), ctx.tables.location("final_qas"), version, "final_qas")
+    # A copy of the version, which no VACUUM of final_qas removes: the checkpoint's data stays readable.
+    pinned = ctx.tables.pin("final_qas", version)
+    ctx.tracker.log_dataset(ctx.tables.read("final_qas", version), ctx.tables.location("final_qas"), version, "final_qas",
+                            by_name=ctx.config.tables.catalog is not None, pinned=pinned)
     # A folder here is made absolute for the training processes; anything else is a hub id.
     checkpoint = str(Path(cfg.checkpoint).resolve()) if Path(cfg.checkpoint).exists() else cfg.checkpoint
     args = {

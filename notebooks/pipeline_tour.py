@@ -7,7 +7,8 @@
 # MAGIC looks at every table.
 # MAGIC
 # MAGIC Run the whole pipeline first (`make demo` locally, the `webmine-pipeline` job on Databricks). Outside
-# MAGIC Databricks the configuration comes from `WEBMINE_CONF` and `WEBMINE_SET` (see `runtime/notebook.py`).
+# MAGIC Databricks the configuration comes from `WEBMINE_CONF` and `WEBMINE_SET`, on Databricks from the widgets `conf`
+# MAGIC and `overrides` (see `runtime/notebook.py`).
 
 # COMMAND ----------
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Iterable
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -149,18 +149,6 @@ def _fingerprints(tables: Tables, name: str, keys: DataFrame, first: int, upto: 
     return keys.crossJoin(every_version).join(reduce(DataFrame.unionByName, snapshots), [key, "version"], "left")
 
 
-def _last_changes(tables: Tables, name: str, keys: DataFrame, after: int, upto: int) -> DataFrame:
-    """(key, version): for each key, the last version in (after, upto] whose commit changed
-    its row (added, altered or removed it)."""
-    key = MODELS[name].key
-    before = F.lag("fingerprint").over(Window.partitionBy(key).orderBy("version"))
-    return (
-        _fingerprints(tables, name, keys, after, upto).withColumn("before", before)
-        .where(~F.col("fingerprint").eqNullSafe(F.col("before")) & (F.col("version") > after))
-        .groupBy(key).agg(F.max("version").alias("version"))
-    )
-
-
 def _first_with_content(tables: Tables, name: str, keys: DataFrame, upto: int) -> DataFrame:
     """(key, version): the first version whose row held the content the key has at `upto`.
     A restore brings back rows an earlier commit made; that commit is the one found."""
@@ -217,9 +205,31 @@ class VersionDiff:
         return "\n".join(lines)
 
 
+CHANGE_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+BEFORE_IMAGES = ("update_preimage", "delete")  # a row as it was before the commit
+AFTER_IMAGES = ("update_postimage", "insert")  # a row as the commit left it
+
+
+def _change_feed(tables: Tables, name: str, first: int, last: int) -> DataFrame:
+    try:
+        feed = tables.changes(name, first, last)
+        feed.isEmpty()  # the feed's versions are checked when it is read
+        return feed
+    except Exception as exc:  # Delta's error: the feed was off for some version
+        if "change data" not in str(exc).lower() and "DELTA_MISSING_CHANGE_DATA" not in str(exc):
+            raise
+        raise AuditError(f"table {name} has no change data feed for all of versions {first}..{last} (it was made before the "
+                         "feed was on; `jobs.maintain` turns it on for later commits)") from None
+
+
 def diff(tables: Tables, name: str, from_version: int, to_version: int | None = None) -> VersionDiff:
     """The rows added, removed and changed from one version of a table to a later one
-    (default: the latest), each with the run whose commit last changed it."""
+    (default: the latest), each with the run whose commit last changed it.
+
+    Read from the table's change data feed: only the rows the commits in between touched.
+    A row's state before is its pre-image at the first commit that touched it, its state after
+    the post-image at the last one; the commit named is the last that changed its content (a
+    MERGE update that wrote the same values is not)."""
     key = _model(name).key
     versions = version_range(tables, name)
     to_version = versions[1] if to_version is None else to_version
@@ -227,33 +237,40 @@ def diff(tables: Tables, name: str, from_version: int, to_version: int | None = 
     _check_version(name, to_version, versions)
     if from_version >= to_version:
         raise AuditError(f"table {name}: from version {from_version} must be below to version {to_version}")
-    old, new = tables.read(name, from_version), tables.read(name, to_version)
-    shared = [f for f in new.schema.fields if f.name != key and f.name in old.columns]
-    joined = old.select(key, F.struct(*[f.name for f in shared]).alias("o")).join(
-        new.select(key, F.struct(*[f.name for f in shared]).alias("n")), key, "full_outer"
+    events = _change_feed(tables, name, from_version + 1, to_version)
+    shared = [f for f in events.schema.fields if f.name != key and f.name not in CHANGE_COLUMNS]
+    row = F.struct(*[f.name for f in shared])
+    is_before, is_after = F.col("_change_type").isin(*BEFORE_IMAGES), F.col("_change_type").isin(*AFTER_IMAGES)
+    # One line per key and commit: the row before and after it (null: absent), and their fingerprints.
+    fingerprint = F.xxhash64(*[_comparable(F.col(f.name), f.dataType) for f in shared])
+    commits_per_key = events.groupBy(key, F.col("_commit_version").alias("version")).agg(
+        F.first(F.when(is_before, row), ignorenulls=True).alias("o"), F.first(F.when(is_after, row), ignorenulls=True).alias("n"),
+        F.first(F.when(is_before, fingerprint), ignorenulls=True).alias("o_fp"), F.first(F.when(is_after, fingerprint), ignorenulls=True).alias("n_fp"),
+    )
+    per_key = commits_per_key.groupBy(key).agg(
+        F.min_by("o", "version").alias("o"), F.max_by("n", "version").alias("n"),
+        F.max(F.when(~F.col("o_fp").eqNullSafe(F.col("n_fp")), F.col("version"))).alias("version"),
     )
     differing = F.array_compact(F.array(*[
         F.when(~_comparable(F.col(f"o.{f.name}"), f.dataType).eqNullSafe(_comparable(F.col(f"n.{f.name}"), f.dataType)), F.lit(f.name))
         for f in shared
     ]))
     change = (
-        F.when(F.col("o").isNull(), "added").when(F.col("n").isNull(), "removed")
-        .when(F.size(differing) > 0, "changed")
+        F.when(F.col("o").isNull() & F.col("n").isNotNull(), "added").when(F.col("n").isNull() & F.col("o").isNotNull(), "removed")
+        .when(F.col("o").isNotNull() & (F.size(differing) > 0), "changed")
     )
 
     def values(side: str) -> Column:
         pairs = [item for f in shared for item in (F.lit(f.name), _shown(F.col(f"{side}.{f.name}"), f.dataType))]
         return F.when(change == "changed", F.map_filter(F.create_map(*pairs), lambda k, _: F.array_contains(differing, k)))
 
-    rows = joined.select(
+    rows = per_key.select(
         key, change.alias("change"), F.when(change == "changed", differing).alias("changed_columns"),
-        values("o").alias("before"), values("n").alias("after"),
+        values("o").alias("before"), values("n").alias("after"), "version",
     ).where(F.col("change").isNotNull())
     commits = tables.history(name).select("version", F.col("userMetadata").alias("run_id"), "operation")
-    attributed = (
-        rows.join(_last_changes(tables, name, rows.select(key), from_version, to_version), key, "left")
-        .join(commits, "version", "left")
-        .select(key, "change", "changed_columns", "before", "after", "version", "run_id", "operation")
+    attributed = rows.join(commits, "version", "left").select(
+        key, "change", "changed_columns", "before", "after", "version", "run_id", "operation"
     )
     return VersionDiff(name, key, from_version, to_version, attributed)
 

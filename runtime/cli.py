@@ -69,6 +69,16 @@ def quality_section(ctx: Context) -> str:
     return f"{report.text()}\n  report and figures: {folder}"
 
 
+def browse_section(ctx: Context, figures: dict[str, int]) -> str:
+    """The dataset browser of the tables as they are now, beside the run's report, and in MLflow."""
+    from runtime.browse import write_browser
+
+    report = ctx.config.run.work_dir / "reports" / ctx.run_id
+    index = write_browser(ctx.tables, report / "browse", figures, report, title=f"WebMine dataset, run {ctx.run_id}")
+    ctx.tracker.log_artifacts(str(index.parent), "browse")
+    return f"  dataset browser: {index}"
+
+
 def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
     args, config = load_or_exit(job, argv)
     if config is None:
@@ -83,7 +93,7 @@ def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
         text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds)
         if any(stats.output == "final_qas" for stats in results):
-            text += "\n\n" + quality_section(ctx)
+            text += "\n\n" + quality_section(ctx) + "\n" + browse_section(ctx, figures)
         ctx.tracker.log_summary({**figures, **round_metrics(rounds)}, costs, text)
         print("\n" + text, flush=True)
     return 0

@@ -13,6 +13,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
+# conf/ beside the packages: the checkout's, or the one installed with the wheel.
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# Files the configuration names: a relative path in a conf file is relative to that file's
+# folder, so a job finds them from any working directory (a job cluster's is not the bundle's).
+FILE_KEYS = (("urls", "blocklist_file"), ("urls", "benchmark_hosts_file"), ("llm", "prompts_dir"))
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not validate."""
 
@@ -43,6 +50,22 @@ class TablesConfig(Section):
     # Where stages fix their batches as Delta tables; executors write there, so on a
     # cluster it must be shared storage too. Empty: `<run.work_dir>/_staging`.
     staging: str | None = None
+    # Time travel reaches back this far: Delta keeps the log (log_retention_days) and the files a
+    # later commit replaced (deleted_file_retention_days; VACUUM and Databricks' predictive
+    # optimisation honour it) for the versions that audits, lineage and training pin.
+    log_retention_days: int = Field(90, ge=1)
+    deleted_file_retention_days: int = Field(30, ge=7)  # Delta's VACUUM refuses less than 7 days
+    # Staged batches are overwritten by every batch; VACUUM (jobs.maintain) removes what they
+    # replaced once it is this old, longer than any one batch takes.
+    staging_retention_hours: int = Field(24, ge=1)
+
+    @model_validator(mode="after")
+    def _log_outlives_files(self) -> "TablesConfig":
+        if self.log_retention_days < self.deleted_file_retention_days:
+            raise ValueError(f"tables.log_retention_days ({self.log_retention_days}) must be at least "
+                             f"tables.deleted_file_retention_days ({self.deleted_file_retention_days}): "
+                             "a version whose log is gone cannot be read even with its files")
+        return self
 
 
 class TrackingConfig(Section):
@@ -248,7 +271,7 @@ class LlmConfig(Section):
     validate_: LlmStageConfig = Field(LlmStageConfig(max_tokens=256), alias="validate")
     synthesize: LlmStageConfig = LlmStageConfig(temperature=0.7, max_tokens=1024)
     judge: LlmStageConfig = LlmStageConfig(max_tokens=256)
-    prompts_dir: Path = Path("conf/prompts")  # <task>.yaml: version, system, user
+    prompts_dir: Path = CONF_DIR / "prompts"  # <task>.yaml: version, system, user
     answers_per_question: int = Field(4, ge=1)
     synthesis_mode: Literal["online", "batch"] = "online"
     # Bounds for the whole job; each of the `partitions` concurrent tasks gets its share.
@@ -381,6 +404,8 @@ class StagesConfig(Section):
     # Rows of new input committed together; a killed run loses at most one batch.
     batch_rows: int = Field(400, ge=1)
     batch_rows_per_stage: dict[str, int] = {}
+    # While a batch runs: a progress bar on a terminal, else a line this often (runtime/progress.py).
+    progress_interval_s: float = Field(10, gt=0)
 
 
 class PipelineConfig(Section):
@@ -458,11 +483,27 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def locate_conf(path: str | Path) -> Path:
+    """A conf file as given, else (a relative one, e.g. conf/local.yaml) the packaged one."""
+    given = Path(path)
+    packaged = CONF_DIR.parent / given
+    return packaged if not given.exists() and not given.is_absolute() and packaged.exists() else given
+
+
+def _relative_to(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    for section, key in FILE_KEYS:
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and not Path(value).is_absolute() and "://" not in value:
+            data[section][key] = str(folder / value)
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> PipelineConfig:
     """Load a YAML file (or the defaults) and apply `key.path=value` overrides."""
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
+        path = locate_conf(path)
         source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -472,7 +513,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"configuration file {path} must hold a mapping at the top")
-        data = loaded
+        data = _relative_to(loaded, Path(path).resolve().parent)
     items = overrides.items() if isinstance(overrides, dict) else (
         (item.split("=", 1) if "=" in item else (item, None)) for item in overrides or []
     )

@@ -3,9 +3,10 @@
 On Databricks a notebook has `spark` and `display` already and keeps them. Elsewhere
 (a laptop, CI: `python notebooks/pipeline_tour.py`) the project provides them: the
 SparkSession from runtime.session and a `display` that prints tables as text. The
-configuration is the YAML file named by WEBMINE_CONF (default conf/local.yaml, or
-conf/databricks.yaml on Databricks) with the overrides in WEBMINE_SET, one
-`key.path=value` a line.
+configuration is the YAML file and overrides that the notebook's widgets `conf` and
+`overrides` hold on Databricks (a job's base_parameters fill them; overrides are
+`key.path=value` separated by `;`), and elsewhere the environment's WEBMINE_CONF
+(default conf/local.yaml) and WEBMINE_SET (one `key.path=value` a line).
 """
 from __future__ import annotations
 
@@ -51,12 +52,20 @@ class Notebook:
         return path
 
 
+def settings(namespace: dict[str, Any], environ: dict[str, str]) -> tuple[str, list[str]]:
+    """(conf file, overrides): from the notebook's widgets where it has `dbutils`, else the environment."""
+    widgets = getattr(namespace.get("dbutils"), "widgets", None)
+    if widgets is not None:
+        widgets.text("conf", environ.get("WEBMINE_CONF", "conf/databricks.yaml"), "Configuration file")
+        widgets.text("overrides", "", "Overrides: key.path=value; ...")
+        return widgets.get("conf"), [item.strip() for item in widgets.get("overrides").split(";") if item.strip()]
+    return environ.get("WEBMINE_CONF", "conf/local.yaml"), [line.strip() for line in environ.get("WEBMINE_SET", "").splitlines() if line.strip()]
+
+
 def notebook(namespace: dict[str, Any]) -> Notebook:
     """Call as `notebook(globals())` in a notebook's first cell."""
     on_databricks = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
-    conf = os.environ.get("WEBMINE_CONF", "conf/databricks.yaml" if on_databricks else "conf/local.yaml")
-    overrides = [line.strip() for line in os.environ.get("WEBMINE_SET", "").splitlines() if line.strip()]
-    config = load_config(conf, overrides)
+    config = load_config(*settings(namespace, dict(os.environ)))
     if not on_databricks:
         import matplotlib
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from runtime.progress import BatchProgress, progress_line
 from runtime.tables import with_run_id
 from schemas.base import TableModel, spark_schema
 from schemas.stage_runs import StageRun
@@ -108,13 +109,6 @@ class StageStats:
         )
 
 
-def _progress(stage: str, done: int, total: int, started: float) -> None:
-    elapsed = time.monotonic() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    left = (total - done) / rate if rate > 0 else float("nan")
-    print(f"  [{stage}] {done}/{total} rows, {rate:.1f} rows/s, ~{left:.0f} s left", flush=True)
-
-
 def _counting_attempts(ctx: "Context", stage: Stage, rows: DataFrame) -> tuple[DataFrame, dict[str, str], str]:
     """Rows numbered by attempt: one more than the transient row each replaces, else 1. The
     MERGE then lets a row replace only the transient row it counted from."""
@@ -180,11 +174,13 @@ def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float
         chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
+        size = batch.select("input_key").distinct().count()
         rows = with_run_id(stage.transform(ctx, batch), ctx.run_id)
         update, update_when = stage.update, stage.update_when
         if stage.transient is not None:
             rows, update, update_when = _counting_attempts(ctx, stage, rows)
-        staged = tables.stage_rows(stage.name, rows, stage.output)
+        with BatchProgress(ctx.spark, stage.name, size, done, total, started, ctx.config.stages.progress_interval_s):
+            staged = tables.stage_rows(stage.name, rows, stage.output)
         _crash_point(f"{stage.name}:staged")
         merged = tables.merge(stage.output.table, staged, update, update_when)
         _crash_point(f"{stage.name}:merged")
@@ -208,7 +204,7 @@ def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float
         )
         marked += tables.merge("stage_progress", done_rows)["inserted"]
         _crash_point(f"{stage.name}:marked")
-        done += batch.select("input_key").distinct().count()
+        done += size
         stats.batches += 1
-        _progress(stage.name, done, total, started)
+        print(progress_line(stage.name, done, total, started), flush=True)
     return marked == done and waiting == 0

@@ -1,4 +1,11 @@
-"""The table registry and all Delta IO: table name -> path (or catalog name)."""
+"""The table registry and all Delta IO: table name -> path (or catalog name).
+
+Every table is created from its model with what Delta needs to keep its history usable:
+the change data feed (audits read it), log and deleted-file retention from the config (so
+the versions that audits, lineage and training pin stay readable after VACUUM), liquid
+clustering on the key (MERGE on it touches few files once `jobs.maintain` has OPTIMIZEd),
+and the model's docstring and field comments as the table's and columns' comments.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -12,10 +19,13 @@ from pyspark.sql import functions as F
 
 from runtime.config import TablesConfig
 from schemas import ALL_TABLES
-from schemas.base import TableModel, check_schema, spark_schema
+from schemas.base import TableModel, check_schema, column_comments, spark_schema, table_comment
 
 MODELS: dict[str, type[TableModel]] = {model.table: model for model in ALL_TABLES}
 RUN_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+CHANGE_FEED = "delta.enableChangeDataFeed"
+LOG_RETENTION = "delta.logRetentionDuration"
+FILE_RETENTION = "delta.deletedFileRetentionDuration"
 
 
 def absolute_location(base: str | Path) -> str:
@@ -26,6 +36,31 @@ def absolute_location(base: str | Path) -> str:
 
 def join_location(base: str | Path, name: str) -> str:
     return f"{absolute_location(base)}/{name}"
+
+
+def table_properties(config: TablesConfig) -> dict[str, str]:
+    """The Delta properties every pipeline table is created with."""
+    return {
+        CHANGE_FEED: "true",
+        LOG_RETENTION: f"interval {config.log_retention_days} days",
+        FILE_RETENTION: f"interval {config.deleted_file_retention_days} days",
+    }
+
+
+def staging_properties(config: TablesConfig) -> dict[str, str]:
+    """A staged batch is replaced by the next one: nothing to travel back to beyond a batch."""
+    hours = f"interval {config.staging_retention_hours} hours"
+    return {LOG_RETENTION: hours, FILE_RETENTION: hours}
+
+
+def commented_schema(model: type[TableModel]):
+    """The model's Spark schema, each column carrying its comment."""
+    comments = column_comments(model)
+    schema = spark_schema(model)
+    for field in schema.fields:
+        if field.name in comments:
+            field.metadata = {**field.metadata, "comment": comments[field.name]}
+    return schema
 
 
 class Tables:
@@ -66,10 +101,25 @@ class Tables:
         if name in self._known:
             return
         if not self.exists(name):
-            builder = DeltaTable.createIfNotExists(self.spark).addColumns(spark_schema(MODELS[name]))
+            model = MODELS[name]
+            builder = DeltaTable.createIfNotExists(self.spark).addColumns(commented_schema(model)).clusterBy(model.key)
+            builder = builder.comment(table_comment(model))
+            for key, value in table_properties(self.config).items():
+                builder = builder.property(key, value)
             builder = builder.tableName(self.location(name)) if self.config.catalog else builder.location(self.location(name))
             builder.execute()
         self._known.add(name)
+
+    def sql_name(self, name: str) -> str:
+        """The table as Spark SQL names it."""
+        where = self.location(name)
+        return where if self.config.catalog else f"delta.`{where}`"
+
+    def properties(self, name: str) -> dict[str, str]:
+        return dict(self._delta(name).detail().first()["properties"])
+
+    def clustering(self, name: str) -> list[str]:
+        return list(self._delta(name).detail().first()["clusteringColumns"] or [])
 
     def read(self, name: str, version: int | None = None) -> DataFrame:
         self.ensure(name)
@@ -86,6 +136,14 @@ class Tables:
         where = self._place(name)
         return self._load(where) if self._present(where) else None
 
+    def changes(self, name: str, first: int, last: int) -> DataFrame:
+        """The change data feed of versions first..last: the rows each commit inserted, deleted or
+        updated (pre- and post-image), with `_change_type`, `_commit_version`, `_commit_timestamp`."""
+        self.ensure(name)
+        reader = (self.spark.read.format("delta").option("readChangeFeed", "true")
+                  .option("startingVersion", first).option("endingVersion", last))
+        return reader.table(self.location(name)) if self.config.catalog else reader.load(self.location(name))
+
     def version(self, name: str) -> int:
         self.ensure(name)
         return int(self._delta(name).history(1).select("version").first()[0])
@@ -97,7 +155,9 @@ class Tables:
     # ---- write ------------------------------------------------------------------
     def _stage(self, folder: str, df: DataFrame) -> DataFrame:
         path = join_location(self.staging_root, folder)
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        # Options named delta.* become the table's properties when the write creates it.
+        writer.options(**staging_properties(self.config)).save(path)
         return self.spark.read.format("delta").load(path)
 
     def drop_staging(self) -> None:
@@ -150,6 +210,98 @@ class Tables:
         """Bring the table back to an earlier version, as a new commit; returns Delta's restore metrics."""
         metrics = self._delta(name).restoreToVersion(version).first()
         return {key: int(value) for key, value in metrics.asDict().items()}
+
+    # ---- keeping versions and files in shape (jobs.maintain) --------------------------
+    def snapshot_location(self, name: str, version: int) -> str:
+        snapshot = f"{name}_v{version}"
+        return f"{self.config.catalog}.{snapshot}" if self.config.catalog else join_location(join_location(self.config.root, "_snapshots"), snapshot)
+
+    def pin(self, name: str, version: int) -> str:
+        """Copy a table as it was at a version into a table of its own, once, and return where.
+
+        The copy holds its own files, so no VACUUM of the source, nor its retention running
+        out, takes the rows away (a shallow clone would share, and so lose, the source's files).
+        """
+        where = self.snapshot_location(name, version)
+        if not self._present(where):
+            writer = self.read(name, version).write.format("delta").mode("errorifexists")
+            if self.config.catalog:
+                writer.saveAsTable(where)
+            else:
+                writer.save(where)
+        return where
+
+    def read_pinned(self, name: str, version: int) -> DataFrame:
+        return self._load(self.snapshot_location(name, version))
+
+    def settle(self, name: str) -> list[str]:
+        """Give a table made before these settings existed the properties and clustering its
+        model asks for; returns what was changed."""
+        self.ensure(name)
+        changed = []
+        wanted = table_properties(self.config)
+        have = self.properties(name)
+        missing = {k: v for k, v in wanted.items() if have.get(k) != v}
+        if missing:
+            settings = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            self.spark.sql(f"ALTER TABLE {self.sql_name(name)} SET TBLPROPERTIES ({settings})")
+            changed += sorted(missing)
+        key = MODELS[name].key
+        if self.clustering(name) != [key]:
+            self.spark.sql(f"ALTER TABLE {self.sql_name(name)} CLUSTER BY ({key})")
+            changed.append(f"cluster by {key}")
+        return changed
+
+    def optimize(self, name: str) -> dict[str, int]:
+        """Compact small files and cluster the rows by the table's key."""
+        metrics = self.spark.sql(f"OPTIMIZE {self.sql_name(name)}").first()["metrics"]
+        return {"files_added": int(metrics["numFilesAdded"]), "files_removed": int(metrics["numFilesRemoved"])}
+
+    def vacuum(self, name: str, retain_hours: float | None = None) -> int:
+        """Delete files no version within the table's retention (or `retain_hours`) needs; returns how many."""
+        return self._vacuum(self.sql_name(name), "" if retain_hours is None else f"RETAIN {retain_hours} HOURS")
+
+    def _vacuum(self, sql_name: str, retain: str) -> int:
+        # VACUUM lists files in parallelPartitionDiscovery.parallelism tasks (10,000 by default):
+        # as many as the cluster runs at once is enough.
+        listing = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+        before = self.spark.conf.get(listing, None)
+        self.spark.conf.set(listing, str(max(2, self.spark.sparkContext.defaultParallelism)))
+        try:
+            # The dry run also lists Delta's own folders (_change_data), which the VACUUM keeps.
+            listed = self.spark.sql(f"VACUUM {sql_name} {retain} DRY RUN")
+            doomed = listed.where(~F.element_at(F.split("path", "/"), -1).startswith("_")).count()
+            self.spark.sql(f"VACUUM {sql_name} {retain}")
+        finally:
+            if before is None:
+                self.spark.conf.unset(listing)
+            else:
+                self.spark.conf.set(listing, before)
+        return doomed
+
+    def staged(self) -> list[str]:
+        """The staging tables there are (folders under the staging root)."""
+        jvm = self.spark.sparkContext._jvm
+        root = jvm.org.apache.hadoop.fs.Path(absolute_location(self.staging_root))
+        fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(root):
+            return []
+        folders = [status.getPath().toString() for status in fs.listStatus(root) if status.isDirectory()]
+        return sorted(f for f in folders if DeltaTable.isDeltaTable(self.spark, f))
+
+    def vacuum_staging(self) -> dict[str, int]:
+        """VACUUM every staged batch table down to `tables.staging_retention_hours`: staged batches
+        are overwritten batch after batch, and the files they replaced pile up otherwise."""
+        hours = self.config.staging_retention_hours
+        removed = {}
+        for path in self.staged():
+            wanted = staging_properties(self.config)
+            have = dict(DeltaTable.forPath(self.spark, path).detail().first()["properties"])
+            if any(have.get(k) != v for k, v in wanted.items()):  # staged before these settings existed
+                settings = ", ".join(f"'{k}' = '{v}'" for k, v in wanted.items())
+                self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
+            removed[path.rstrip("/").rsplit("/", 1)[-1]] = self._vacuum(f"delta.`{path}`", f"RETAIN {hours} HOURS")
+        return removed
 
     def set_run_id(self, run_id: str | None) -> None:
         """Stamp every following Delta commit with the pipeline run id."""

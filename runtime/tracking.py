@@ -94,8 +94,9 @@ class Tracker:
         _flatten(prefix, params, flat)
         mlflow.log_params(flat)
 
-    def log_dataset(self, df, path: str, version: int, name: str) -> None:
-        """Record a Delta table version as the run's training input."""
+    def log_dataset(self, df, where: str, version: int, name: str, by_name: bool = False, pinned: str | None = None) -> None:
+        """Record a Delta table version as the run's training input: by path, or by table name
+        (`by_name`, a catalog table); `pinned` names the copy of that version that stays readable."""
         if self.run is None:
             return
         import mlflow
@@ -103,9 +104,13 @@ class Tracker:
         from mlflow.data.spark_dataset import SparkDataset
 
         # Built directly: from_spark() takes version 0 for "latest".
-        source = DeltaDatasetSource(path=path, delta_table_version=version)
+        source = (DeltaDatasetSource(delta_table_name=where, delta_table_version=version) if by_name
+                  else DeltaDatasetSource(path=where, delta_table_version=version))
         mlflow.log_input(SparkDataset(df=df, source=source, name=name), context="training")
-        mlflow.set_tags({f"data.{name}.path": path, f"data.{name}.version": str(version)})
+        tags = {f"data.{name}.{'table' if by_name else 'path'}": where, f"data.{name}.version": str(version)}
+        if pinned is not None:
+            tags[f"data.{name}.pinned"] = pinned
+        mlflow.set_tags(tags)
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         if self.run is None:

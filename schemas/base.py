@@ -2,16 +2,23 @@
 
 A model names its table and key. `spark_schema()` turns the annotations into a
 StructType; `check_schema()` is run on every write so that a stage that drifts from
-its table's model fails with the column at fault.
+its table's model fails with the column at fault. `table_comment()` and
+`column_comments()` say what the table and each column hold, for the Delta table's own
+comments.
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
+import io
+import re
+import tokenize
 import types
 import typing
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pyspark.sql import types as T
 
 
@@ -27,7 +34,7 @@ class TableModel(Row):
     table: ClassVar[str]
     key: ClassVar[str]
 
-    run_id: str = ""
+    run_id: str = Field("", description="the pipeline run that last wrote the row")
 
     @classmethod
     def row(cls, **fields: Any) -> dict[str, Any]:
@@ -83,6 +90,53 @@ def spark_schema(model: type[BaseModel], nested: bool = False) -> T.StructType:
         data_type, nullable = _spark_type(info.annotation)
         fields.append(T.StructField(name, data_type, nullable or nested))
     return T.StructType(fields)
+
+
+def table_comment(model: type[BaseModel]) -> str:
+    """The model's own docstring, on one line."""
+    return " ".join((model.__dict__.get("__doc__") or "").split())
+
+
+_FIELD_LINE = re.compile(r"^\s+(\w+)\s*:")
+
+
+@functools.cache
+def _source_comments(cls: type) -> dict[str, str]:
+    """field -> the comment its class's source gives it: on the field's line, else the comment
+    lines just above it."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    lines = source.splitlines()
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        match = _FIELD_LINE.match(line)
+        if not match or line.lstrip().startswith("#"):
+            continue
+        text = comments.get(number)
+        if text is None:
+            above, at = [], number - 1
+            while at in comments and lines[at - 1].lstrip().startswith("#"):
+                above.insert(0, comments[at])
+                at -= 1
+            text = " ".join(above)
+        if text:
+            found[match.group(1)] = text
+    return found
+
+
+def column_comments(model: type[BaseModel]) -> dict[str, str]:
+    """column -> what it holds: the field's description, else its comment in the model's source
+    (a subclass's comment over its base's)."""
+    from_source: dict[str, str] = {}
+    for cls in reversed(model.__mro__):
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls not in (BaseModel, Row):
+            from_source.update(_source_comments(cls))
+    described = {name: info.description or from_source.get(name) for name, info in model.model_fields.items()}
+    return {name: text for name, text in described.items() if text}
 
 
 def _strip_nullability(data_type: T.DataType) -> T.DataType:

@@ -1,0 +1,69 @@
+"""Keep the Delta tables in shape: run it between pipeline runs (nightly, or after a big run).
+
+    python -m jobs.maintain --conf conf/local.yaml
+
+For every pipeline table: the settings a table made before them lacks (change data feed,
+retention, clustering on the key), OPTIMIZE (compacts the small files that MERGE leaves
+and clusters the rows by key), and VACUUM within the table's retention, so every version
+that `tables.deleted_file_retention_days` covers stays readable. Then VACUUM of every
+staged batch table down to `tables.staging_retention_hours`. Each commit carries the run id.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from runtime.cli import load_or_exit
+from runtime.context import Context, pipeline_run
+from runtime.tables import MODELS
+
+
+@dataclass
+class Maintained:
+    settled: dict[str, list[str]] = field(default_factory=dict)  # table -> settings it was given
+    optimized: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> files added / removed
+    vacuumed: dict[str, int] = field(default_factory=dict)  # table -> files deleted
+    staging_vacuumed: dict[str, int] = field(default_factory=dict)  # staged batch table -> files deleted
+
+    def text(self) -> str:
+        lines = ["table              optimize (files +/-)   vacuum (files deleted)"]
+        for name, files in self.optimized.items():
+            settled = f"  now {', '.join(self.settled[name])}" if self.settled.get(name) else ""
+            lines.append(f"{name:<18} +{files['files_added']:<4} -{files['files_removed']:<14} {self.vacuumed[name]:<6}{settled}")
+        lines.append(f"staging: {len(self.staging_vacuumed)} tables, {sum(self.staging_vacuumed.values())} files deleted")
+        return "\n".join(lines)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "maintain.files_compacted": sum(f["files_removed"] for f in self.optimized.values()),
+            "maintain.files_vacuumed": sum(self.vacuumed.values()),
+            "maintain.staging_files_vacuumed": sum(self.staging_vacuumed.values()),
+        }
+
+
+def maintain(ctx: Context) -> Maintained:
+    tables = ctx.tables
+    done = Maintained()
+    for name in MODELS:
+        if not tables.exists(name):
+            continue
+        done.settled[name] = tables.settle(name)
+        done.optimized[name] = tables.optimize(name)
+        done.vacuumed[name] = tables.vacuum(name)
+    done.staging_vacuumed = tables.vacuum_staging()
+    return done
+
+
+def main(argv=None) -> int:
+    args, config = load_or_exit("maintain", argv)
+    if config is None:
+        return 2
+    with pipeline_run(config, "maintain", args.run_id, serve_sample_web=False) as ctx:
+        done = maintain(ctx)
+        ctx.tracker.log_metrics(done.metrics())
+        print(done.text(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
