@@ -8,6 +8,7 @@ and the model's docstring and field comments as the table's and columns' comment
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -162,9 +163,8 @@ class Tables:
 
     def drop_staging(self) -> None:
         """Remove this registry's staging folder (a run's batches, once the run is over)."""
-        jvm = self.spark._jvm
-        path = jvm.org.apache.hadoop.fs.Path(absolute_location(self.staging_root))
-        path.getFileSystem(self.spark._jsc.hadoopConfiguration()).delete(path, True)
+        path, fs = self._filesystem(self.staging_root)
+        fs.delete(path, True)
 
     def stage_input(self, stage: str, df: DataFrame) -> DataFrame:
         """Fix a batch of a stage's input on disk and read it back."""
@@ -279,28 +279,33 @@ class Tables:
                 self.spark.conf.set(listing, before)
         return doomed
 
-    def staged(self) -> list[str]:
-        """The staging tables there are (folders under the staging root)."""
+    def _filesystem(self, location: str):
         jvm = self.spark.sparkContext._jvm
-        root = jvm.org.apache.hadoop.fs.Path(absolute_location(self.staging_root))
-        fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        if not fs.exists(root):
-            return []
-        folders = [status.getPath().toString() for status in fs.listStatus(root) if status.isDirectory()]
-        return sorted(f for f in folders if DeltaTable.isDeltaTable(self.spark, f))
+        path = jvm.org.apache.hadoop.fs.Path(absolute_location(location))
+        return path, path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
 
-    def vacuum_staging(self) -> dict[str, int]:
-        """VACUUM every staged batch table down to `tables.staging_retention_hours`: staged batches
-        are overwritten batch after batch, and the files they replaced pile up otherwise."""
-        hours = self.config.staging_retention_hours
+    def remove_stale_staging(self, root: str, hours: float) -> dict[str, int]:
+        """Remove the run folders under the staging root (other than this registry's) in which
+        nothing was written for `hours`: what runs that were killed left. Returns each removed
+        folder's file count. A run removes its own folder when it ends."""
+        base, fs = self._filesystem(root)
+        if not fs.exists(base):
+            return {}
+        mine = absolute_location(self.staging_root).rstrip("/").rsplit("/", 1)[-1]
+        cutoff_ms = (time.time() - hours * 3600) * 1000
         removed = {}
-        for path in self.staged():
-            wanted = staging_properties(self.config)
-            have = dict(DeltaTable.forPath(self.spark, path).detail().first()["properties"])
-            if any(have.get(k) != v for k, v in wanted.items()):  # staged before these settings existed
-                settings = ", ".join(f"'{k}' = '{v}'" for k, v in wanted.items())
-                self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
-            removed[path.rstrip("/").rsplit("/", 1)[-1]] = self._vacuum(f"delta.`{path}`", f"RETAIN {hours} HOURS")
+        for status in fs.listStatus(base):
+            folder = status.getPath()
+            if not status.isDirectory() or folder.getName() == mine:
+                continue
+            files, newest = 0, 0
+            listing = fs.listFiles(folder, True)
+            while listing.hasNext():
+                entry = listing.next()
+                files, newest = files + 1, max(newest, entry.getModificationTime())
+            if (newest if files else status.getModificationTime()) < cutoff_ms:
+                fs.delete(folder, True)
+                removed[folder.getName()] = files
         return removed
 
     def set_run_id(self, run_id: str | None) -> None:

@@ -1,5 +1,9 @@
 """Delta settings from the table models: change feed, retention, clustering, comments;
 a pinned version that outlives VACUUM; the maintenance job; audit diff from the change feed."""
+import os
+import time
+from pathlib import Path
+
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
@@ -84,9 +88,14 @@ def test_maintenance_job_settles_optimizes_and_vacuums_staging(spark, tmp_path, 
     url_rows(spark, "old", ("x", "ok")).write.format("delta").save(tables.location("urls"))
     merge(tables, "r1", ("y", "ok"))
     merge(tables, "r2", ("z", "ok"))
-    staged = tables.stage_input("toy", spark.range(3).select(F.col("id").cast("string").alias("input_key")))
-    tables.stage_input("toy", staged.limit(1))
-    assert [path.rsplit("/", 1)[-1] for path in tables.staged()] == ["toy.input"]
+    # What a killed run left a day ago, and what a run still going wrote a moment ago.
+    staging = Path(tables.staging_root)
+    for run, age_s in (("run-killed", 2 * 86400), ("run-going", 60)):
+        runs_tables = Tables(spark, tables.config, staging / run)
+        staged = runs_tables.stage_input("toy", spark.range(3).select(F.col("id").cast("string").alias("input_key")))
+        assert staged.count() == 3
+        for path in (staging / run).rglob("*"):
+            os.utime(path, (time.time() - age_s, time.time() - age_s))
     with pytest.raises(audit.AuditError, match="no change data feed"):
         audit.diff(tables, "urls", 0)
 
@@ -94,15 +103,16 @@ def test_maintenance_job_settles_optimizes_and_vacuums_staging(spark, tmp_path, 
                                               "tracking.enabled": "false", "sample_web.enabled": "false"}.items()]
     assert maintain.main(["--conf", str(REPO / "conf" / "local.yaml"), "--run-id", "maint-1", *settings]) == 0
     printed = capsys.readouterr().out
-    assert "staging: 1 tables" in printed and "urls" in printed
+    assert "staging: 1 folders of killed runs" in printed and "urls" in printed
+    assert sorted(p.name for p in staging.iterdir()) == ["run-going"]
 
     assert tables.properties("urls")["delta.enableChangeDataFeed"] == "true"
     assert tables.clustering("urls") == ["url_id"]
     history = {r["operation"]: r["userMetadata"] for r in tables.history("urls").collect()}
     assert history["OPTIMIZE"] == "maint-1"  # three small files compacted, stamped with the run
     assert DeltaTable.forPath(spark, tables.location("urls")).detail().first()["numFiles"] == 1
-    staging = DeltaTable.forPath(spark, tables.staged()[0]).detail().first()["properties"]
-    assert staging["delta.deletedFileRetentionDuration"] == "interval 24 hours"
+    staged = DeltaTable.forPath(spark, str(staging / "run-going" / "toy.input")).detail().first()["properties"]
+    assert staged["delta.deletedFileRetentionDuration"] == "interval 24 hours"
     # From now on the table's changes are in its feed.
     before = tables.version("urls")
     merge(tables, "r3", ("x", "blocked"))
