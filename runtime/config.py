@@ -55,8 +55,8 @@ class TablesConfig(Section):
     # optimisation honour it) for the versions that audits, lineage and training pin.
     log_retention_days: int = Field(90, ge=1)
     deleted_file_retention_days: int = Field(30, ge=7)  # Delta's VACUUM refuses less than 7 days
-    # Staged batches are overwritten by every batch; VACUUM (jobs.maintain) removes what they
-    # replaced once it is this old, longer than any one batch takes.
+    # A run's staged batches keep their replaced files this long (longer than any batch takes);
+    # jobs.maintain removes a staging folder a killed run left once it is this long unused.
     staging_retention_hours: int = Field(24, ge=1)
 
     @model_validator(mode="after")
