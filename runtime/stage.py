@@ -53,8 +53,8 @@ class Stage(ABC):
         """Output rows (the output model's columns, less run_id) for a batch of new input rows."""
 
     def completed(self, ctx: "Context", batch: DataFrame) -> DataFrame | None:
-        """The batch's input keys to mark done (column input_key); None: all of them. A stage
-        whose calls can fail in transport leaves those keys for a later run."""
+        """The batch's input keys to mark done (column input_key), asked after transform() and
+        the MERGE; None: all of them. An LLM stage leaves keys whose calls failed for a later run."""
         return None
 
 
@@ -88,21 +88,26 @@ def _progress(stage: str, done: int, total: int, started: float) -> None:
     print(f"  [{stage}] {done}/{total} rows, {rate:.1f} rows/s, ~{left:.0f} s left", flush=True)
 
 
+def pending(ctx: "Context", stage: Stage) -> DataFrame:
+    """The stage's input rows not marked done yet: what its next run processes."""
+    done_keys = ctx.tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
+    return stage.source(ctx).join(done_keys, "input_key", "left_anti")
+
+
 def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     tables = ctx.tables
     output = stage.output.table
     stats = StageStats(stage=stage.name, output=output)
     started = time.monotonic()
     stats.versions_read = {name: tables.version(name) for name in stage.inputs}
-    done_keys = tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
-    pending = stage.source(ctx).join(done_keys, "input_key", "left_anti")
-    total = pending.count()
+    pending_rows = pending(ctx, stage)
+    total = pending_rows.count()
     stats.rows_in = total
     batch_rows = ctx.config.batch_rows(stage.name)
     batches = (1 if stage.single_batch else max(1, math.ceil(total / batch_rows))) if total else 0
     done = 0
     for index in range(batches):
-        chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
+        chosen = pending_rows if batches == 1 else pending_rows.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
         staged = tables.stage_rows(stage.name, with_run_id(stage.transform(ctx, batch), ctx.run_id), stage.output)
