@@ -10,7 +10,6 @@ that parse are compared symbolically; the LLM judge compares the rest.
 from __future__ import annotations
 
 import sys
-from abc import ABC
 from typing import Iterator
 
 import pandas as pd
@@ -89,7 +88,9 @@ def second_pass(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(rows, columns=OUTPUT.fieldNames())
 
 
-class AlignAnswers(Stage, ABC):
+class AlignAnswers(Stage):
+    """Valid QAs in, final answers out; the engines below differ in source and transform."""
+
     name = "align"
     inputs = ("valid_qas", "consistent_qas")
     output = AlignedQA

@@ -8,7 +8,6 @@ Two stages, one chosen when the pipeline is built: the rule-based engine (the de
 from __future__ import annotations
 
 import sys
-from abc import ABC
 from typing import Iterator
 
 import pandas as pd
@@ -66,7 +65,7 @@ def llm_pairs(engine: str):
     return run
 
 
-class ExtractQAs(Stage, ABC):
+class ExtractQAs(Stage):
     """Rendered pages in, candidate pairs out; the engines below differ in transform only."""
 
     name = "extract"

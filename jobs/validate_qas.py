@@ -8,7 +8,6 @@ also picks the relevant images (`llm.engine: llm`). Both key and merge their row
 from __future__ import annotations
 
 import sys
-from abc import ABC
 from typing import Iterator
 
 import pandas as pd
@@ -74,7 +73,7 @@ def llm_verdicts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(rows, columns=LLM_VERDICT.fieldNames())
 
 
-class ValidateQAs(Stage, ABC):
+class ValidateQAs(Stage):
     """Candidates in, valid QAs out; the engines below differ in the verdict (`judged`) only."""
 
     name = "validate"

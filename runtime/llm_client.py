@@ -284,13 +284,13 @@ def call_partitions(llm: LlmConfig, journal: str, run_id: str):
             await asyncio.to_thread(store.write, {**record, "run_id": run_id})
             return record
 
-        async def all_of(batch: pd.DataFrame) -> list[dict]:
-            return await asyncio.gather(*(one(r) for r in batch.itertuples(index=False)))
+        async def all_of(rows: list) -> list[dict]:
+            return await asyncio.gather(*(one(r) for r in rows))
 
+        # Every Arrow batch of the task at once: no batch waits for the slowest call of the one before.
+        rows = [row for batch in batches for row in batch.itertuples(index=False)]
         try:
-            for batch in batches:
-                rows = loop.run_until_complete(all_of(batch))
-                yield pd.DataFrame(rows, columns=LlmCall.transform_schema().fieldNames())
+            yield pd.DataFrame(loop.run_until_complete(all_of(rows)), columns=LlmCall.transform_schema().fieldNames())
         finally:
             loop.close()
 
