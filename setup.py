@@ -33,8 +33,7 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
-        # llama.cpp's OpenAI-compatible server for the real-model test, compiled at install time.
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "llama-cpp-python[server]==0.3.36"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
         # The training stage only: torch from PyPI is a large CUDA build.
         "train": ["torch==2.15.0", "transformers==5.23.0", "datasets==5.2.0"],
         # benchmarks/ only: the static baseline and the extractor compared against.

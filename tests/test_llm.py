@@ -224,7 +224,8 @@ def test_a_spark_task_killed_after_answers_arrived_is_retried_without_paying_aga
             child.kill()
         assert child.returncode == 0, err[-3000:]
         assert json.loads(out.split("STATUSES ", 1)[1]) == ["ok"] * 6
-        assert "Lost task" in err or "lost task" in err.lower()  # the first attempt died, the second finished
+        # The worker died with requests held: only a retried task could finish (rc 0), sending those again.
+        assert server.counts.by_task["validate"] > 6
         assert server.counts.answered_by_task["validate"] == 6
         assert server.counts.resent_after_answer == 0  # the retry sent none of the three answers again
 

@@ -86,8 +86,8 @@ def test_an_expired_job_gives_its_partial_output_and_the_rest_is_sent_again(spar
         ctx = context(spark, tmp_path, server)
         asked = requests(ctx, 5)
         ledger.resolve_batch(ctx, "synthesize", asked)
-        server.batch_expires_after = None
         ledger.resolve_batch(ctx, "synthesize", asked)  # collects 2 answers of the expired job, submits the 3 others
+        server.batch_expires_after = None
         jobs = sorted(ctx.tables.read("llm_batches").collect(), key=lambda j: len(j["request_ids"]))
         assert [(len(j["request_ids"]), j["status"]) for j in jobs] == [(3, "submitted"), (5, "collected")]
         assert jobs[1]["reason"] == "batch ended expired: 2 of 5 results returned"
