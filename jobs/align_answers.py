@@ -18,10 +18,12 @@ from pyspark.sql import functions as F
 
 from runtime import judging
 from runtime.cli import main
+from runtime.config import PipelineConfig
 from runtime.context import Context
+from runtime.llm_replies import parse_choices
 from runtime.stage import Stage
 from schemas.aligned_qas import AlignedQA
-from udfs.llm import build_request, load_prompt, parse_choices
+from udfs.llm import build_request, load_prompt
 from udfs.matching import equivalent
 
 OUTPUT = AlignedQA.transform_schema()
@@ -52,7 +54,7 @@ def rejected_row(row, reason: str, align_by: str | None = None) -> dict:
     return AlignedQA.row(**_carried(row, align_by), status="rejected", reason=reason, answer_source="none")
 
 
-def first_pass(prompt, settings):
+def first_pass(prompt, llm):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
@@ -67,7 +69,7 @@ def first_pass(prompt, settings):
                 if same is not None:
                     rows.append({"input_key": row.input_key, **final_row(row, same, "symbolic")})
                     continue
-                request = build_request(prompt, settings, question=row.question, synthesized=row.majority_answer, web=row.answer)
+                request = build_request(prompt, llm, question=row.question, synthesized=row.majority_answer, web=row.answer)
                 rows.append(judging.asking_row(OUTPUT, row.input_key, request))
             yield judging.first_pass_frame(rows, OUTPUT)
 
@@ -87,46 +89,56 @@ def second_pass(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 
 class AlignAnswers(Stage):
+    """Valid QAs in, final answers out; the engines below differ in source and transform."""
+
     name = "align"
     inputs = ("valid_qas", "consistent_qas")
     output = AlignedQA
 
+    def valid(self, ctx: Context) -> DataFrame:
+        return ctx.tables.read("valid_qas").where(F.col("status") == "ok").withColumn("input_key", F.col("final_id"))
+
+
+class PageAnswers(AlignAnswers):
+    """The rule-based engine: the page's own answer is the answer."""
+
     def source(self, ctx: Context) -> DataFrame:
-        valid = ctx.tables.read("valid_qas").where(F.col("status") == "ok").withColumn("input_key", F.col("final_id"))
-        if ctx.config.llm.engine == "rules":
-            return valid
+        return self.valid(ctx)
+
+    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        return batch.select(
+            *CARRIED[:3], F.lit("ok").alias("status"), F.lit(None).cast("string").alias("reason"), "question", "solution", "answer",
+            F.concat(F.lit("page:"), "pattern").alias("answer_source"), F.col("answer").alias("web_answer"),
+            F.lit(None).cast("string").alias("decided_by"), F.array().cast("array<string>").alias("answer_ids"), *CARRIED[4:],
+        )
+
+
+class LlmAlignAnswers(judging.JudgedStage, AlignAnswers):
+    """The majority's synthesized answer against the page's: symbolically, else by the judge."""
+
+    second_pass = staticmethod(second_pass)
+
+    def source(self, ctx: Context) -> DataFrame:
         consistency = ctx.tables.read("consistent_qas").select(
             "final_id", F.col("status").alias("consistency_status"), F.col("reason").alias("consistency_reason"),
             "majority_answer", "majority_text", "agreeing_answer_ids", F.col("decided_by").alias("consistency_by"),
         )
-        return valid.join(consistency, "final_id")
+        return self.valid(ctx).join(consistency, "final_id")
 
-    def _rows(self, batch: DataFrame) -> DataFrame:
+    def judged_rows(self, batch: DataFrame) -> DataFrame:
         return batch.select(
             "input_key", *CARRIED, "solution", "answer", "consistency_status", "consistency_reason", "majority_answer",
             "majority_text", "agreeing_answer_ids", "consistency_by",
         )
 
-    def _first(self, ctx: Context):
+    def first_pass(self, ctx: Context) -> judging.Pass:
         llm = ctx.config.llm
-        return first_pass(load_prompt(llm.prompts_dir, "align"), llm.judge)
-
-    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        if ctx.config.llm.engine == "rules":
-            return batch.select(
-                *CARRIED[:3], F.lit("ok").alias("status"), F.lit(None).cast("string").alias("reason"), "question", "solution", "answer",
-                F.concat(F.lit("page:"), "pattern").alias("answer_source"), F.col("answer").alias("web_answer"),
-                F.lit(None).cast("string").alias("decided_by"), F.array().cast("array<string>").alias("answer_ids"), *CARRIED[4:],
-            )
-        return judging.decide(ctx, self.name, self._rows(batch), self._first(ctx), second_pass, OUTPUT)
-
-    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
-        if ctx.config.llm.engine == "rules":
-            return None
-        return judging.completed(ctx, self._rows(batch), self._first(ctx), OUTPUT)
+        return first_pass(load_prompt(llm.prompts_dir, "align"), llm)
 
 
-STAGES = (AlignAnswers(),)
+def stages(config: PipelineConfig) -> tuple[Stage, ...]:
+    return (LlmAlignAnswers() if config.llm.engine == "llm" else PageAnswers(),)
+
 
 if __name__ == "__main__":
-    sys.exit(main("align_answers", STAGES))
+    sys.exit(main("align_answers", stages))

@@ -17,9 +17,9 @@ from pyspark.sql import functions as F
 from runtime import judging
 from runtime.cli import main
 from runtime.context import Context
-from runtime.stage import Stage
+from runtime.llm_replies import parse_choices
 from schemas.consistent_qas import ConsistentQA
-from udfs.llm import build_request, load_prompt, parse_choices
+from udfs.llm import build_request, load_prompt
 from udfs.matching import group_answers, majority
 
 OUTPUT = ConsistentQA.transform_schema()
@@ -44,7 +44,7 @@ def verdict(final_id: str, usable: list[dict], groups: list[list[int]] | None, t
     )
 
 
-def first_pass(prompt, settings):
+def first_pass(prompt, llm):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
@@ -55,7 +55,7 @@ def first_pass(prompt, settings):
                     rows.append({"input_key": final_id, **verdict(final_id, usable, groups, len(answers), "symbolic")})
                     continue
                 listing = "\n".join(f"{i}. {a['short_answer']}" for i, a in enumerate(usable, 1))
-                rows.append(judging.asking_row(OUTPUT, final_id, build_request(prompt, settings, question=question, answers=listing)))
+                rows.append(judging.asking_row(OUTPUT, final_id, build_request(prompt, llm, question=question, answers=listing)))
             yield judging.first_pass_frame(rows, OUTPUT)
 
     return run
@@ -72,10 +72,11 @@ def second_pass(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(rows, columns=OUTPUT.fieldNames())
 
 
-class CheckConsistency(Stage):
+class CheckConsistency(judging.JudgedStage):
     name = "consistency"
     inputs = ("answers", "valid_qas")
     output = ConsistentQA
+    second_pass = staticmethod(second_pass)
 
     def source(self, ctx: Context) -> DataFrame:
         n = ctx.config.llm.answers_per_question
@@ -85,16 +86,12 @@ class CheckConsistency(Stage):
         questions = ctx.tables.read("valid_qas").select("final_id", "question")
         return answers.join(questions, "final_id").withColumn("input_key", F.col("final_id"))
 
-    def _first(self, ctx: Context):
+    def judged_rows(self, batch: DataFrame) -> DataFrame:
+        return batch.select("input_key", "question", "answers")
+
+    def first_pass(self, ctx: Context) -> judging.Pass:
         llm = ctx.config.llm
-        return first_pass(load_prompt(llm.prompts_dir, "consistency"), llm.judge)
-
-    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        rows = batch.select("input_key", "question", "answers")
-        return judging.decide(ctx, self.name, rows, self._first(ctx), second_pass, OUTPUT)
-
-    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
-        return judging.completed(ctx, batch.select("input_key", "question", "answers"), self._first(ctx), OUTPUT)
+        return first_pass(load_prompt(llm.prompts_dir, "consistency"), llm)
 
 
 STAGES = (CheckConsistency(),)

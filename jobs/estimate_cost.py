@@ -11,56 +11,50 @@ most of which symbolic matching saves.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 
 import pandas as pd
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.extract_qas import ExtractQAs
+from jobs.extract_qas import LlmExtractQAs, RuleExtractQAs
 from jobs.synthesize_answers import SynthesizeAnswers
-from jobs.validate_qas import ValidateQAs
+from jobs.validate_qas import LlmValidateQAs, RuleValidateQAs
 from runtime.cli import load_or_exit
 from runtime.context import Context, pipeline_run
-from runtime.stage import Stage
+from runtime.ledger import unanswered
+from runtime.llm_client import cost_usd, prompt_tokens
+from runtime.stage import pending
 from schemas.candidate_qas import CandidateQA
-from udfs.extraction import PAGE_COLUMNS, extract_partitions
-from udfs.llm import cost_usd, estimate_tokens
 
 
 @F.pandas_udf(T.LongType())
-def prompt_tokens(bodies: pd.Series) -> pd.Series:
-    return bodies.map(lambda body: estimate_tokens(json.loads(body)))
-
-
-def pending(ctx: Context, stage: Stage) -> DataFrame:
-    done = ctx.tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
-    return stage.source(ctx).join(done, "input_key", "left_anti")
+def billed_prompt_tokens(bodies: pd.Series) -> pd.Series:
+    return bodies.map(lambda body: prompt_tokens(json.loads(body)))
 
 
 def estimate(ctx: Context) -> list[dict]:
+    """Per task: the requests the next run would send (built by the stages themselves, less those
+    the ledger has answered), their prompt tokens and the cost bound."""
     llm = ctx.config.llm
-    rules = dataclasses.replace(ctx, config=ctx.config.model_copy(update={"llm": llm.model_copy(update={"engine": "rules"})}))
-    extract, validate, synthesize = ExtractQAs(), ValidateQAs(), SynthesizeAnswers()
+    extract, validate, synthesize = LlmExtractQAs(), LlmValidateQAs(), SynthesizeAnswers()
     pages = pending(ctx, extract)
-    foreseen = pages.select(*PAGE_COLUMNS).mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+    foreseen = RuleExtractQAs().transform(ctx, pages)
     candidates = pending(ctx, validate).select(*CandidateQA.transform_schema().fieldNames()).unionByName(foreseen)
     candidates = candidates.withColumn("input_key", F.col("qa_id"))
-    valid = validate.transform(rules, candidates).where(F.col("status") == "ok")
+    valid = RuleValidateQAs().transform(ctx, candidates).where(F.col("status") == "ok")
     waiting = pending(ctx, synthesize).select(*valid.columns)
-    questions = valid.unionByName(waiting).dropDuplicates(["final_id"])
+    questions = valid.unionByName(waiting).dropDuplicates(["final_id"]).withColumn("input_key", F.col("final_id"))
     plans = [
         ("extract", extract.requests(ctx, pages), 1),
-        ("validate", validate.requests(ctx, validate.linked(ctx, candidates)), 1),
+        ("validate", validate.requests(ctx, candidates), 1),
         ("synthesize", synthesize.requests(ctx, questions), llm.answers_per_question),
     ]
     rows = []
     for task, requests, choices in plans:
         settings = llm.task(task)
-        found = requests.select(prompt_tokens("body").alias("t")).agg(F.count("*").alias("n"), F.sum("t").alias("t")).first()
+        found = unanswered(ctx, requests).select(billed_prompt_tokens("body").alias("t")).agg(F.count("*").alias("n"), F.sum("t").alias("t")).first()
         n, tokens_in = found["n"], found["t"] or 0
         tokens_out = n * settings.max_tokens * choices
         rows.append({"task": task, "model": settings.model, "requests": n, "prompt_tokens": tokens_in, "max_output_tokens": tokens_out,

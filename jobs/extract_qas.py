@@ -1,6 +1,7 @@
 """Find question / solution pairs in rendered pages, into `candidate_qas`.
 
-The rule-based engine is the default; `llm.engine: llm` sends each page's tree to a model.
+Two stages, one chosen when the pipeline is built: the rule-based engine (the default) and
+`llm.engine: llm`, which sends each page's tree to a model.
 
     python -m jobs.extract_qas --conf conf/local.yaml
 """
@@ -16,28 +17,27 @@ from pyspark.sql import types as T
 
 from jobs.render_pages import readable_pages
 from runtime.cli import main
+from runtime.config import PipelineConfig
 from runtime.context import Context
 from runtime.keys import stable_id
-from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
+from runtime.llm_replies import parse_choices
+from runtime.llm_stage import LlmStage, request_schema
 from runtime.stage import Stage
 from schemas.candidate_qas import CandidateQA
 from udfs.answers import final_answer
 from udfs.extraction import PAGE_COLUMNS, extract_partitions, tree_text
-from udfs.llm import build_request, load_prompt, parse_choices
+from udfs.llm import build_request, load_prompt
 
-REQUESTS = T.StructType(
-    [T.StructField("input_key", T.StringType()), T.StructField("url", T.StringType()), T.StructField("image_urls", T.ArrayType(T.StringType()))]
-    + [T.StructField(name, T.StringType()) for name in REQUEST_COLUMNS]
-)
+REQUESTS = request_schema(T.StructField("url", T.StringType()), T.StructField("image_urls", T.ArrayType(T.StringType())))
 
 
-def extract_requests(prompt, settings):
+def extract_requests(prompt, llm):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
             for url_id, url, tree in zip(batch["url_id"], batch["url"], batch["tree"]):
                 content, images = tree_text([dict(node) for node in tree])
-                rows.append({"input_key": url_id, "url": url, "image_urls": images, **build_request(prompt, settings, url=url, content=content)})
+                rows.append({"input_key": url_id, "url": url, "image_urls": images, **build_request(prompt, llm, url=url, content=content)})
             yield pd.DataFrame(rows, columns=REQUESTS.fieldNames())
 
     return run
@@ -67,6 +67,8 @@ def llm_pairs(engine: str):
 
 
 class ExtractQAs(Stage):
+    """Rendered pages in, candidate pairs out; the engines below differ in transform only."""
+
     name = "extract"
     inputs = ("pages",)
     output = CandidateQA
@@ -74,25 +76,31 @@ class ExtractQAs(Stage):
     def source(self, ctx: Context) -> DataFrame:
         return readable_pages(ctx).select(*PAGE_COLUMNS, F.col("url_id").alias("input_key"))
 
-    def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        llm = ctx.config.llm
-        return batch.select("url_id", "url", "tree").mapInPandas(extract_requests(load_prompt(llm.prompts_dir, "extract"), llm.extract), REQUESTS)
+
+class RuleExtractQAs(ExtractQAs):
+    """By rules: the anchors, answer keys and structures of udfs/extraction.py."""
 
     def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        if ctx.config.llm.engine == "rules":
-            return batch.select(*PAGE_COLUMNS).mapInPandas(extract_partitions(), CandidateQA.transform_schema())
-        requests = self.requests(ctx, batch)
-        answered = resolve(ctx, self.name, requests).where(F.col("status") == "ok").select("request_id", "response")
+        return batch.select(*PAGE_COLUMNS).mapInPandas(extract_partitions(), CandidateQA.transform_schema())
+
+
+class LlmExtractQAs(LlmStage, ExtractQAs):
+    """By a model that reads each page's tree as text."""
+
+    def requests(self, ctx: Context, batch: DataFrame) -> DataFrame:
+        llm = ctx.config.llm
+        return batch.select("url_id", "url", "tree").mapInPandas(extract_requests(load_prompt(llm.prompts_dir, "extract"), llm), REQUESTS)
+
+    def rows(self, ctx: Context, batch: DataFrame, answers: DataFrame) -> DataFrame:
         engine = f"llm:{ctx.config.llm.extract.model}"
-        return requests.join(answered, "request_id").select("input_key", "url", "image_urls", "response").mapInPandas(
+        return answers.where(F.col("call_status") == "ok").select("input_key", "url", "image_urls", "response").mapInPandas(
             llm_pairs(engine), CandidateQA.transform_schema()
         )
 
-    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
-        return None if ctx.config.llm.engine == "rules" else final_keys(ctx, self.requests(ctx, batch))
 
+def stages(config: PipelineConfig) -> tuple[Stage, ...]:
+    return (LlmExtractQAs() if config.llm.engine == "llm" else RuleExtractQAs(),)
 
-STAGES = (ExtractQAs(),)
 
 if __name__ == "__main__":
-    sys.exit(main("extract_qas", STAGES))
+    sys.exit(main("extract_qas", stages))

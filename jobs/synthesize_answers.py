@@ -1,7 +1,7 @@
 """Write N candidate answers for every valid QA, into `answers` (`llm.engine: llm` only).
 
 One request per question asks for N choices, so the question and its images are paid for
-once. With `llm.synthesis_mode: batch` the requests go through the Batch API at half the
+once (an endpoint that returns fewer choices is asked again for the rest). With `llm.synthesis_mode: batch` the requests go through the Batch API at half the
 price; a later run collects the results.
 
     python -m jobs.synthesize_answers --conf conf/llm.yaml
@@ -19,19 +19,20 @@ from pyspark.sql import types as T
 from jobs.fetch_images import images_with_content
 from runtime.cli import main
 from runtime.context import Context
-from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve, resolve_batch
-from runtime.stage import Stage
+from runtime.llm_replies import parse_choices
+from runtime.llm_stage import LlmStage, request_schema
 from schemas.answers import Answer
-from udfs.llm import build_request, image_data_url, load_prompt, parse_choices
+from udfs.llm import build_request, image_data_url, load_prompt
 
-REQUESTS = T.StructType([T.StructField("input_key", T.StringType())] + [T.StructField(n, T.StringType()) for n in REQUEST_COLUMNS])
+REQUESTS = request_schema()
 
 
-def synthesis_requests(prompt, settings, n: int, max_side: int):
+def synthesis_requests(prompt, llm):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        n, side = llm.answers_per_question, llm.image_max_side
         for batch in batches:
             rows = [
-                {"input_key": final_id, **build_request(prompt, settings, [image_data_url(c, max_side) for c in contents], n, question=question)}
+                {"input_key": final_id, **build_request(prompt, llm, [image_data_url(c, side) for c in contents], n, question=question)}
                 for final_id, question, contents in zip(batch["final_id"], batch["question"], batch["contents"])
             ]
             yield pd.DataFrame(rows, columns=REQUESTS.fieldNames())
@@ -43,7 +44,7 @@ def answer_rows(n: int):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
-            for final_id, request_id, status, reason, response in zip(batch["input_key"], batch["request_id"], batch["status"], batch["reason"], batch["response"]):
+            for final_id, request_id, status, reason, response in zip(batch["input_key"], batch["request_id"], batch["call_status"], batch["call_reason"], batch["response"]):
                 replies = parse_choices("synthesize", response) if status == "ok" else []
                 for k in range(n):
                     base = {"answer_id": f"{final_id}:{k}", "final_id": final_id, "k": k, "request_id": request_id}
@@ -56,7 +57,7 @@ def answer_rows(n: int):
     return run
 
 
-class SynthesizeAnswers(Stage):
+class SynthesizeAnswers(LlmStage):
     name = "synthesize"
     inputs = ("valid_qas", "images")
     output = Answer
@@ -74,20 +75,15 @@ class SynthesizeAnswers(Stage):
             .agg(F.sort_array(F.collect_list(F.when(F.col("content").isNotNull(), F.struct("pos", "content")))).alias("files"))
             .select("final_id", "question", F.col("files.content").alias("contents"))
         )
-        builder = synthesis_requests(load_prompt(llm.prompts_dir, "synthesize"), llm.synthesize, llm.answers_per_question, llm.image_max_side)
-        return with_images.mapInPandas(builder, REQUESTS)
+        return with_images.mapInPandas(synthesis_requests(load_prompt(llm.prompts_dir, "synthesize"), llm), REQUESTS)
 
-    def transform(self, ctx: Context, batch: DataFrame) -> DataFrame:
-        requests = self.requests(ctx, batch)
-        batched = ctx.config.llm.synthesis_mode == "batch"
-        answered = (resolve_batch if batched else resolve)(ctx, self.name, requests)
-        if batched:  # questions whose batch has not come back yet get no rows this run
-            answered = answered.where(F.col("status").isin("ok", "invalid"))
-        rows = requests.select("input_key", "request_id").join(answered.select("request_id", "status", "reason", "response"), "request_id")
-        return rows.mapInPandas(answer_rows(ctx.config.llm.answers_per_question), Answer.transform_schema())
+    def batched(self, ctx: Context) -> bool:
+        return ctx.config.llm.synthesis_mode == "batch"
 
-    def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
-        return final_keys(ctx, self.requests(ctx, batch))
+    def rows(self, ctx: Context, batch: DataFrame, answers: DataFrame) -> DataFrame:
+        return answers.select("input_key", "request_id", "call_status", "call_reason", "response").mapInPandas(
+            answer_rows(ctx.config.llm.answers_per_question), Answer.transform_schema()
+        )
 
 
 STAGES = (SynthesizeAnswers(),)

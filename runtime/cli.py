@@ -79,19 +79,25 @@ def browse_section(ctx: Context, figures: dict[str, int]) -> str:
     return f"  dataset browser: {index}"
 
 
-def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None, before: Callable[[Context], object] | None = None) -> int:
+def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence[Stage]], argv: Sequence[str] | None = None,
+         before: Callable[[Context], object] | None = None, estimate: Callable[[Context], list[dict]] | None = None) -> int:
+    """Run the stages and print the summary. With the LLM engine, `estimate` (the dry run) is made
+    first and shown beside what the run sent."""
     args, config = load_or_exit(job, argv)
     if config is None:
         return 2
     with pipeline_run(config, job, args.run_id) as ctx:
         if before is not None:
             before(ctx)
+        estimated = estimate(ctx) if estimate is not None and config.llm.engine == "llm" else None
+        if estimated is not None:
+            ctx.tracker.log_params({"estimate": {row["task"]: row for row in estimated}})
         results = run_stages(ctx, stages(config) if callable(stages) else stages)
         figures = funnel(ctx.tables)
         rounds = funnel_by_round(ctx.tables)
         costs = llm_costs(ctx.tables, ctx.run_id)
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
-        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds)
+        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds, estimated)
         if any(stats.output == "final_qas" for stats in results):
             text += "\n\n" + quality_section(ctx) + "\n" + browse_section(ctx, figures)
         ctx.tracker.log_summary({**figures, **round_metrics(rounds)}, costs, text)

@@ -245,6 +245,9 @@ class EndpointConfig(Section):
     base_url: str = "https://api.openai.com/v1"
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(60, gt=0)
+    # How the endpoint takes the reply's JSON schema as response_format: json_schema (OpenAI,
+    # vLLM), json_object (llama.cpp's server: schema beside the type), none (parsed from text).
+    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
 
 
 class LlmStageConfig(Section):
@@ -274,6 +277,9 @@ class LlmConfig(Section):
     prompts_dir: Path = CONF_DIR / "prompts"  # <task>.yaml: version, system, user
     answers_per_question: int = Field(4, ge=1)
     synthesis_mode: Literal["online", "batch"] = "online"
+    # A Batch API job holds at most this many requests and bytes of JSONL (OpenAI's limits).
+    batch_max_requests: int = Field(50_000, ge=1)
+    batch_max_bytes: int = Field(200_000_000, ge=1)
     # Bounds for the whole job; each of the `partitions` concurrent tasks gets its share.
     partitions: int = Field(2, ge=1)
     concurrency: int = Field(16, ge=1)
@@ -284,7 +290,11 @@ class LlmConfig(Section):
     backoff_base_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30, gt=0)
     image_max_side: int = Field(768, ge=32)
+    # Sent with every image: the tokens billed for an image depend on it (low: a fixed few).
+    image_detail: Literal["low", "high", "auto"] = "high"
     prices: dict[str, PriceConfig] = {}
+    # A model missing from prices stops the run at start-up, unless this says it may run at $0.
+    allow_unpriced: bool = False
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -299,8 +309,8 @@ class LlmConfig(Section):
             if endpoint not in self.endpoints:
                 raise ValueError(f"llm.{name}.endpoint: no endpoint named {endpoint!r} in llm.endpoints")
             model = getattr(self, "validate_" if name == "validate" else name).model
-            if self.engine == "llm" and model not in self.prices:
-                raise ValueError(f"llm.prices: no price for model {model!r} (used by llm.{name}); costs must be known")
+            if self.engine == "llm" and model not in self.prices and not self.allow_unpriced:
+                raise ValueError(f"llm.prices: no price for model {model!r} (used by llm.{name}); give one, or set llm.allow_unpriced")
         return self
 
 

@@ -1,11 +1,13 @@
 """Decide by symbolic matching first, and ask the LLM judge only for the rest.
 
-A stage gives a first pass (pure Python over its rows) that either decides a row or builds
-the judge request for it, and a second pass that decides from the judge's answer. The
-`decided_by` column records which path settled each row.
+A judged stage gives a first pass (pure Python over its rows) that either decides a row or
+builds the judge request for it: those are its LLM requests, a decided row having no
+request_id. The second pass decides the rest from the judge's answers. The `decided_by`
+column records which path settled each row.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import pandas as pd
@@ -13,14 +15,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from runtime.ledger import REQUEST_COLUMNS, final_keys, resolve
+from runtime.ledger import REQUEST_COLUMNS
+from runtime.llm_stage import REQUEST_FIELDS, LlmStage
 
 if TYPE_CHECKING:
     from runtime.context import Context
 
-REQUEST_FIELDS = [T.StructField(name, T.StringType()) for name in REQUEST_COLUMNS]
-
-FirstPass = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
+Pass = Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
 
 
 def first_pass_schema(output: T.StructType) -> T.StructType:
@@ -44,22 +45,33 @@ def first_pass_frame(rows: list[dict], output: T.StructType) -> pd.DataFrame:
     return pd.DataFrame([{**dict.fromkeys(REQUEST_COLUMNS), **row} for row in rows], columns=first_pass_schema(output).fieldNames())
 
 
-def decide(ctx: "Context", stage: str, rows: DataFrame, first: FirstPass, second: FirstPass, output: T.StructType) -> DataFrame:
-    """Output rows for `rows` (which carry input_key). The second pass sees each undecided row
-    with its judge answer: request_id, judge_status, judge_reason, response."""
-    passed = rows.mapInPandas(first, first_pass_schema(output))
-    decided = passed.where(F.col("request_id").isNull()).select(*output.fieldNames())
-    asking = passed.where(F.col("request_id").isNotNull()).select("input_key", *REQUEST_COLUMNS)
-    answers = resolve(ctx, stage, asking).select(
-        "request_id", F.col("status").alias("judge_status"), F.col("reason").alias("judge_reason"), "response"
-    )
-    judged = asking.select("input_key", "request_id").join(answers, "request_id").join(rows, "input_key").mapInPandas(second, output)
-    return decided.unionByName(judged)
+class JudgedStage(LlmStage):
+    """An LLM stage whose requests are the first pass's judge questions. The second pass sees
+    each undecided row with its judge answer: request_id, judge_status, judge_reason, response."""
 
+    @abstractmethod
+    def judged_rows(self, batch: DataFrame) -> DataFrame:
+        """The columns both passes read, with input_key."""
 
-def completed(ctx: "Context", rows: DataFrame, first: FirstPass, output: T.StructType) -> DataFrame:
-    """Keys decided without the judge, and keys whose judge request has a final answer."""
-    passed = rows.mapInPandas(first, first_pass_schema(output))
-    return passed.where(F.col("request_id").isNull()).select("input_key").unionByName(
-        final_keys(ctx, passed.where(F.col("request_id").isNotNull()))
-    )
+    @abstractmethod
+    def first_pass(self, ctx: "Context") -> Pass:
+        """Rows of first_pass_schema(output): decided, or asking the judge (asking_row)."""
+
+    @abstractmethod
+    def second_pass(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """Output rows from the judge's answers."""
+
+    def _output(self) -> T.StructType:
+        return self.output.transform_schema()
+
+    def requests(self, ctx: "Context", batch: DataFrame) -> DataFrame:
+        return self.judged_rows(batch).mapInPandas(self.first_pass(ctx), first_pass_schema(self._output()))
+
+    def rows(self, ctx: "Context", batch: DataFrame, answers: DataFrame) -> DataFrame:
+        output = self._output()
+        decided = answers.where(F.col("request_id").isNull()).select(*output.fieldNames())
+        asked = answers.where(F.col("request_id").isNotNull()).select(
+            "input_key", "request_id", F.col("call_status").alias("judge_status"), F.col("call_reason").alias("judge_reason"), "response",
+        )
+        judged = asked.join(self.judged_rows(batch), "input_key").mapInPandas(self.second_pass, output)
+        return decided.unionByName(judged)

@@ -63,12 +63,31 @@ def round_metrics(rounds: dict[int, dict[str, int]]) -> dict[str, int]:
 def llm_costs(tables: Tables, run_id: str) -> list[dict]:
     """Requests, tokens and dollars per task: sent by this run, and in the ledger overall."""
     calls = tables.read("llm_calls")
+    this_run = F.col("run_id") == run_id
     rows = calls.groupBy("task").agg(
         F.count("*").alias("requests"), F.sum("tokens_in").alias("tokens_in"), F.sum("tokens_out").alias("tokens_out"),
-        F.sum("cost_usd").alias("cost_usd"), F.sum(F.when(F.col("run_id") == run_id, 1).otherwise(0)).alias("sent_this_run"),
-        F.sum(F.when(F.col("run_id") == run_id, F.col("cost_usd")).otherwise(0.0)).alias("cost_this_run"),
+        F.sum("cost_usd").alias("cost_usd"), F.sum(F.when(this_run, 1).otherwise(0)).alias("sent_this_run"),
+        F.sum(F.when(this_run, F.col("tokens_in")).otherwise(0)).alias("tokens_in_this_run"),
+        F.sum(F.when(this_run, F.col("tokens_out")).otherwise(0)).alias("tokens_out_this_run"),
+        F.sum(F.when(this_run, F.col("cost_usd")).otherwise(0.0)).alias("cost_this_run"),
     ).orderBy("task").collect()
     return [row.asDict() for row in rows]
+
+
+def estimate_lines(estimate: list[dict], costs: list[dict]) -> list[str]:
+    """The dry run made at the start of the run beside what the run then sent (the ledger)."""
+    sent = {c["task"]: c for c in costs}
+    judge = [sent[t] for t in ("consistency", "align") if t in sent]
+    sent["judge"] = {key: sum(c[key] for c in judge) for key in ("sent_this_run", "tokens_in_this_run", "tokens_out_this_run", "cost_this_run")}
+    lines = ["", "LLM dry run at the start (pages rendered by then) beside this run's ledger rows:",
+             f"  {'task':<12} {'est. requests':>13} {'est. prompt tok':>15} {'est. max $':>10}   {'sent':>6} {'prompt tok':>10} {'output tok':>10} {'$':>9}"]
+    for row in estimate:
+        actual = sent.get(row["task"], {})
+        lines.append(
+            f"  {row['task']:<12} {row['requests']:>13} {row['prompt_tokens']:>15} {row['max_cost_usd']:>10.4f}   {actual.get('sent_this_run', 0):>6} "
+            f"{actual.get('tokens_in_this_run', 0):>10} {actual.get('tokens_out_this_run', 0):>10} {actual.get('cost_this_run', 0.0):>9.4f}"
+        )
+    return lines
 
 
 def failures(tables: Tables) -> list[tuple[str, str, int, str]]:
@@ -88,7 +107,7 @@ def cost_per_final_qa(costs: list[dict], figures: dict[str, int]) -> float:
 
 
 def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], costs: list[dict], tracking: str,
-            rounds: dict[int, dict[str, int]] | None = None) -> str:
+            rounds: dict[int, dict[str, int]] | None = None, estimate: list[dict] | None = None) -> str:
     lines = [f"run {run_id}", "", "stages:"]
     lines += ["  " + s.line() for s in stats]
     lines += ["", "funnel (all rows in the tables):"]
@@ -108,6 +127,8 @@ def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[
             for c in costs
         ]
         lines.append(f"  cost per final QA: ${cost_per_final_qa(costs, figures):.5f} over {figures['final_qas']} final QAs")
+    if estimate is not None:
+        lines += estimate_lines(estimate, costs)
     lines += ["", f"tables: {tables.where()}", f"mlflow: {tracking}"]
     return "\n".join(lines)
 

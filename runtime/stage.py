@@ -78,8 +78,8 @@ class Stage(ABC):
         return rows.where(f"({self.transient}) AND attempts < {self.max_attempts(ctx)}")
 
     def completed(self, ctx: "Context", batch: DataFrame) -> DataFrame | None:
-        """The batch's input keys to mark done (column input_key); None: all of them. A stage
-        whose calls can fail in transport leaves those keys for a later run."""
+        """The batch's input keys to mark done (column input_key), asked after transform() and
+        the MERGE; None: all of them. An LLM stage leaves keys whose calls failed for a later run."""
         return None
 
 
@@ -116,6 +116,12 @@ def _counting_attempts(ctx: "Context", stage: Stage, rows: DataFrame) -> tuple[D
     before = ctx.tables.read(stage.output.table).where(stage.transient).select(key, F.col("attempts").alias("_before"))
     rows = rows.drop("attempts").join(before, key, "left").withColumn("attempts", F.coalesce("_before", F.lit(0)) + 1).drop("_before")
     return rows, {name: f"s.{name}" for name in rows.columns}, "s.attempts > t.attempts"
+
+
+def pending(ctx: "Context", stage: Stage) -> DataFrame:
+    """The stage's input rows not marked done yet: what its next run processes."""
+    done_keys = ctx.tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
+    return stage.source(ctx).join(done_keys, "input_key", "left_anti")
 
 
 def run_stage(ctx: "Context", stage: Stage) -> StageStats:
@@ -156,22 +162,21 @@ def _fingerprint(ctx: "Context", versions: dict[str, int]) -> str:
 def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float) -> bool:
     """Process the input keys not done yet, batch by batch; True when every one was marked done."""
     tables = ctx.tables
-    done_keys = tables.read("stage_progress").where(F.col("stage") == stage.name).select("input_key")
-    pending = stage.source(ctx).join(done_keys, "input_key", "left_anti")
+    pending_rows = pending(ctx, stage)
     waiting = 0
     if stage.transient is not None:
         # A failure in passing is tried again by a later run, not by a later round of this one.
         failed_now = ctx.tables.read(stage.output.table).where(F.col("run_id") == ctx.run_id).where(stage.transient)
         failed_keys = failed_now.select(F.col(stage.input_key_column).alias("input_key"))
-        waiting = pending.join(failed_keys, "input_key", "left_semi").count()
-        pending = pending.join(failed_keys, "input_key", "left_anti")
-    total = pending.count()
+        waiting = pending_rows.join(failed_keys, "input_key", "left_semi").count()
+        pending_rows = pending_rows.join(failed_keys, "input_key", "left_anti")
+    total = pending_rows.count()
     stats.rows_in = total
     batch_rows = ctx.config.batch_rows(stage.name)
     batches = (1 if stage.single_batch else max(1, math.ceil(total / batch_rows))) if total else 0
     done = marked = 0
     for index in range(batches):
-        chosen = pending if batches == 1 else pending.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
+        chosen = pending_rows if batches == 1 else pending_rows.where(F.pmod(F.xxhash64("input_key"), F.lit(batches)) == index)
         # The batch is fixed on disk first: marking it done below must not change what it holds.
         batch = tables.stage_input(stage.name, chosen)
         size = batch.select("input_key").distinct().count()

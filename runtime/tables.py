@@ -296,7 +296,8 @@ class Tables:
         removed = {}
         for status in fs.listStatus(base):
             folder = status.getPath()
-            if not status.isDirectory() or folder.getName() == mine:
+            # `_` folders are no run's (the LLM journal): answers paid for wait there to be folded in.
+            if not status.isDirectory() or folder.getName() == mine or folder.getName().startswith("_"):
                 continue
             files, newest = 0, 0
             listing = fs.listFiles(folder, True)

@@ -23,7 +23,7 @@ from typing import Callable
 
 from sampleweb.evaluate import tokens as words
 from udfs.extraction import extract_pairs
-from udfs.llm import estimate_tokens
+from runtime.llm_client import prompt_tokens as billed_prompt_tokens
 
 TASK_BY_PHRASE = {
     "extraction step": "extract",
@@ -158,8 +158,10 @@ class Counts:
 
 
 class OpenAICompatibleServer:
-    def __init__(self, model: Callable[[str, dict], list[str]] | None = None, latency_s: float = 0.0, faults: Faults | None = None, seed: int = 0, batch_polls: int = 1):
+    def __init__(self, model: Callable[[str, dict], list[str]] | None = None, latency_s: float = 0.0, faults: Faults | None = None, seed: int = 0,
+                 batch_polls: int = 1, max_choices: int | None = None, batch_expires_after: int | None = None):
         self.model = model or ScriptedModel()
+        self.max_choices = max_choices  # an endpoint that ignores `n` beyond this (None: honours it)
         self.latency_s = latency_s
         self.faults = faults or Faults()
         self.random = random.Random(seed)
@@ -168,6 +170,7 @@ class OpenAICompatibleServer:
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_polls = batch_polls  # polls before a batch reports completed
+        self.batch_expires_after = batch_expires_after  # a job answers this many requests, then expires (None: completes)
         # hold(task, after): answer `after` requests of task, then hold every request until released
         self.hold_task: str | None = None
         self.hold_after = 0
@@ -246,7 +249,7 @@ class OpenAICompatibleServer:
             return 504, {}, {"error": {"message": "gateway timeout"}}
         if self.latency_s:
             time.sleep(self.latency_s)
-        contents = self.model(task, body)
+        contents = self.model(task, body)[: self.max_choices]
         finish = "stop"
         if fault == "malformed":
             contents = ["{not json, and no final line" for _ in contents]
@@ -257,7 +260,7 @@ class OpenAICompatibleServer:
             if fault is None and digest not in self.counts.answered_bodies:
                 self.counts.answered_bodies.add(digest)
                 self.counts.answered_by_task[task] += 1
-        prompt_tokens = estimate_tokens(body)
+        prompt_tokens = billed_prompt_tokens(body)
         completion_tokens = sum(max(1, len(c) // 4) for c in contents)
         return 200, {}, {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
@@ -268,18 +271,26 @@ class OpenAICompatibleServer:
 
     # ---- batch API ----------------------------------------------------------------------
     def _run_batch(self, batch: dict) -> None:
-        lines = []
-        for line in self.files[batch["input_file_id"]].decode().splitlines():
-            item = json.loads(line)
+        """Answer a job's requests: answers in the output file, failures in the error file, as
+        OpenAI does; a job that expires part-way keeps what it had answered."""
+        items = [json.loads(line) for line in self.files[batch["input_file_id"]].decode().splitlines()]
+        limit = len(items) if self.batch_expires_after is None else self.batch_expires_after
+        output, errors = [], []
+        for item in items[:limit]:
             status, _, answer = self.completion(item["body"])
-            lines.append(json.dumps({
+            line = json.dumps({
                 "id": f"batch_req_{uuid.uuid4().hex[:8]}", "custom_id": item["custom_id"],
-                "response": {"status_code": status, "request_id": uuid.uuid4().hex, "body": answer}, "error": None,
-            }))
-        output_id = f"file-{uuid.uuid4().hex[:12]}"
-        self.files[output_id] = ("\n".join(lines) + "\n").encode()
-        batch.update(status="completed", output_file_id=output_id, completed_at=int(time.time()),
-                      request_counts={"total": len(lines), "completed": len(lines), "failed": 0})
+                "response": {"status_code": status, "request_id": uuid.uuid4().hex, "body": answer},
+                "error": None if status == 200 else {"code": str(status), "message": answer.get("error", {}).get("message", "")},
+            })
+            (output if status == 200 else errors).append(line)
+        for name, lines in (("output_file_id", output), ("error_file_id", errors)):
+            if lines:
+                file_id = f"file-{uuid.uuid4().hex[:12]}"
+                self.files[file_id] = ("\n".join(lines) + "\n").encode()
+                batch[name] = file_id
+        batch.update(status="completed" if limit >= len(items) else "expired", completed_at=int(time.time()),
+                     request_counts={"total": len(items), "completed": len(output), "failed": len(errors)})
 
     def _handler(self):
         server = self
@@ -325,7 +336,7 @@ class OpenAICompatibleServer:
                     server.batches[batch_id] = {
                         "id": batch_id, "object": "batch", "endpoint": spec["endpoint"], "input_file_id": spec["input_file_id"],
                         "completion_window": spec["completion_window"], "status": "in_progress", "created_at": int(time.time()),
-                        "output_file_id": None, "error_file_id": None, "polls": 0,
+                        "output_file_id": None, "error_file_id": None, "polls": 0, "metadata": spec.get("metadata"),
                         "request_counts": {"total": 0, "completed": 0, "failed": 0},
                     }
                     self._send(200, {k: v for k, v in server.batches[batch_id].items() if k != "polls"})
@@ -333,6 +344,10 @@ class OpenAICompatibleServer:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/v1/batches":  # newest first, one page
+                    jobs = [{k: v for k, v in b.items() if k != "polls"} for b in reversed(list(server.batches.values()))]
+                    self._send(200, {"object": "list", "data": jobs, "has_more": False, "first_id": None, "last_id": None})
+                    return
                 match = re.fullmatch(r"/v1/batches/([\w-]+)", self.path)
                 if match and match.group(1) in server.batches:
                     batch = server.batches[match.group(1)]

@@ -41,7 +41,7 @@ def test_a_batch_decided_without_the_judge_passes_through_spark(spark):
         {**qa, "input_key": "f1", "answer": "3", "majority_answer": "3.0"},
         {**qa, "input_key": "f2", "final_id": "f2", "answer": "4", "majority_answer": "3"},
     ])
-    passed = rows.mapInPandas(first_pass(load_prompt(llm.prompts_dir, "align"), llm.judge), first_pass_schema(OUTPUT)).collect()
+    passed = rows.mapInPandas(first_pass(load_prompt(llm.prompts_dir, "align"), llm), first_pass_schema(OUTPUT)).collect()
     assert {(r.final_id, r.request_id, r.answer_source, r.round) for r in passed} == {
         ("f1", None, "synthesized:aligned", 2), ("f2", None, "web:misaligned", 2),
     }

@@ -30,7 +30,7 @@ from runtime.keys import stable_id
 from runtime.network import Blocked, FetchError, NetworkPolicy, fetch_hop
 from schemas.search_hits import SearchHit
 from schemas.search_responses import SearchResponse
-from udfs.llm import RateLimiter, backoff_s
+from runtime.limits import RateLimiter, backoff_s
 
 REDACTED = "[redacted]"
 
