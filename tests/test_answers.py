@@ -203,7 +203,7 @@ def test_alignment_keeps_the_synthesized_answer_when_the_page_states_none():
         "majority_answer": "use custom CSS", "majority_text": "Hide them with custom CSS.",
         "agreeing_answer_ids": ["a1", "a2"], "consistency_by": "llm_judge",
     }
-    [frame] = first_pass(prompt=None, settings=None)(iter([pd.DataFrame([row])]))
+    [frame] = first_pass(prompt=None, llm=None)(iter([pd.DataFrame([row])]))
     [aligned] = frame.to_dict("records")
     assert aligned["status"] == "ok" and aligned["answer_source"] == "synthesized:no_web_answer"
     assert aligned["answer"] == "use custom CSS" and aligned["web_answer"] is None and aligned["request_id"] is None
