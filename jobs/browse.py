@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from runtime.cli import browse_section, load_or_exit
-from runtime.context import pipeline_run
+from runtime.cli import browse_section, run_tool
 from runtime.report import funnel
 
 
 def main(argv=None) -> int:
-    args, config = load_or_exit("browse", argv)
-    if config is None:
-        return 2
-    with pipeline_run(config, "browse", args.run_id, serve_sample_web=False) as ctx:
-        print(browse_section(ctx, funnel(ctx.tables)).strip(), flush=True)
-    return 0
+    return run_tool("browse", argv, lambda ctx: print(browse_section(ctx, funnel(ctx.tables)).strip(), flush=True))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from runtime.cli import load_or_exit
-from runtime.context import Context, pipeline_run
+from runtime.cli import run_tool
+from runtime.context import Context
 from runtime.tables import MODELS
 
 
@@ -55,15 +55,14 @@ def maintain(ctx: Context) -> Maintained:
     return done
 
 
+def report(ctx: Context) -> None:
+    done = maintain(ctx)
+    ctx.tracker.log_metrics(done.metrics())
+    print(done.text(), flush=True)
+
+
 def main(argv=None) -> int:
-    args, config = load_or_exit("maintain", argv)
-    if config is None:
-        return 2
-    with pipeline_run(config, "maintain", args.run_id, serve_sample_web=False) as ctx:
-        done = maintain(ctx)
-        ctx.tracker.log_metrics(done.metrics())
-        print(done.text(), flush=True)
-    return 0
+    return run_tool("maintain", argv, report)
 
 
 if __name__ == "__main__":

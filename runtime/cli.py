@@ -59,6 +59,17 @@ def load_or_exit(job: str, argv: Sequence[str] | None) -> tuple[argparse.Namespa
         return args, None
 
 
+def run_tool(job: str, argv: Sequence[str] | None, work: Callable[[Context], object]) -> int:
+    """A job that is no stage (an estimate, maintenance, the browser): its command line, then
+    `work` inside a run of its own (MLflow, run id), without the sample web."""
+    args, config = load_or_exit(job, argv)
+    if config is None:
+        return 2
+    with pipeline_run(config, job, args.run_id, serve_sample_web=False) as ctx:
+        work(ctx)
+    return 0
+
+
 def quality_section(ctx: Context) -> str:
     """The quality report of the tables as they are now: its text, PNGs under the run's work dir, MLflow."""
     report = quality_report(ctx.tables, ctx.config.quality.dedup.image_distance)
