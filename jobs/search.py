@@ -29,8 +29,7 @@ ANSWERED = ("ok", "empty")
 BUDGET_REASON = "budget:"  # the start of the reason of a query skipped for search.max_spend_usd
 # An answer replaces a failed or skipped row; an answer is never replaced.
 UPDATE_WHEN = "t.status NOT IN ('ok', 'empty')"
-# The local index's row is replaced once a later generation has been searched.
-LOCAL_UPDATE_WHEN = "s.index_generation > coalesce(t.index_generation, 0)"
+LOCAL_GENERATION = r":g(\d+)$"  # the index generation a local input key names
 
 
 def response_id() -> F.Column:
@@ -103,30 +102,35 @@ class SearchSeeds(Stage):
         return out
 
     def local(self, ctx: Context, seeds: DataFrame) -> DataFrame:
-        """The local index's new hits, fixed on disk, and a response row per seed that counts them:
-        each seed is searched against the index generations added since its last search only."""
-        index = ctx.tables.read("search_index")
-        upto = index_generation(index)
-        index = index.where(F.col("generation") <= upto)  # what this search covers, whatever is added meanwhile
+        """The local index's new hits, fixed on disk: each seed is searched against the index
+        generations added since its last search only (its response row says which, see completed)."""
+        upto = F.regexp_extract("input_key", LOCAL_GENERATION, 1).cast("long")
         before = ctx.tables.read("search_responses").where(F.col("provider") == PROVIDER_LOCAL).select(
             "response_id", F.coalesce("index_generation", F.lit(0)).alias("searched"), F.col("results").alias("found_before"))
         seeds = seeds.withColumn("response_id", response_id()).join(before, "response_id", "left").fillna(0, ["searched", "found_before"])
-        seeds = ctx.tables.stage_input(f"{self.name}.local.seeds", seeds)
+        seeds = ctx.tables.stage_input(f"{self.name}.local.seeds", seeds.select("seed_id", "round", "phash", "searched", "found_before",
+                                                                                upto.alias("upto")))
+        # What the key names, whatever is added meanwhile (one generation for the whole run).
+        index = ctx.tables.read("search_index").where(F.col("generation") <= seeds.agg(F.max("upto")).first()[0])
         known = ctx.tables.read("search_hits").select("hit_id")
         found = local_hits_since(seeds, index, ctx.config.search).join(known, "hit_id", "left_anti")
         # New pages rank after those found before.
         ranked = found.join(seeds.select("seed_id", "found_before"), "seed_id").withColumn("rank", F.col("rank") + F.col("found_before"))
-        hits = ctx.tables.stage_input(f"{self.name}.local", ranked.select(*SearchHit.transform_schema().fieldNames()))
-        counts = hits.groupBy("seed_id").agg(F.count("*").alias("new"))
-        total = F.col("found_before") + F.coalesce("new", F.lit(0))
+        return ctx.tables.stage_input(f"{self.name}.local", ranked.select(*SearchHit.transform_schema().fieldNames()))
+
+    def local_responses(self, ctx: Context, batch: DataFrame) -> None:
+        """A response row per local key of the batch, counted from search_hits once the hits are in:
+        a run killed in between searches the same part again and finds the same hits."""
+        local = batch.where(F.col("provider") == PROVIDER_LOCAL)
+        counts = ctx.tables.read("search_hits").where(F.col("provider") == PROVIDER_LOCAL).groupBy("seed_id", "round").agg(
+            F.count("*").alias("total"))
+        found = local.join(counts, ["seed_id", "round"], "left").fillna(0, ["total"])
         responses = response_rows(
-            seeds.join(counts, "seed_id", "left").withColumn("total", total),
-            F.when(F.col("total") == 0, "empty").otherwise("ok"),
+            found, F.when(F.col("total") == 0, "empty").otherwise("ok"),
             F.when(F.col("total") == 0, F.lit(f"no indexed image within {ctx.config.search.max_distance} bits")),
-            F.col("total"), F.lit(upto),
+            F.col("total"), F.regexp_extract("input_key", LOCAL_GENERATION, 1),
         )
-        self._merge(ctx, responses, "local", LOCAL_UPDATE_WHEN)
-        return hits
+        self._merge(ctx, responses, "local", None)
 
     def resolve(self, ctx: Context, wanted: DataFrame) -> DataFrame:
         """Responses for every (seed, remote provider) of the batch, asking only those without an
@@ -161,17 +165,19 @@ class SearchSeeds(Stage):
         pending = ctx.tables.stage_input(f"{self.name}.budget", pending.withColumn("affordable", spent + running <= budget + 1e-9))
         over = pending.where(~F.col("affordable"))
         if over.limit(1).count():
-            reason = f"{BUDGET_REASON} search.max_spend_usd ${budget:.2f} reached (${spent:.2f} spent before this batch)"
+            reason = f"{BUDGET_REASON} search.max_spend_usd ${budget:g} reached (${spent:.4f} spent before this batch)"
             self._merge(ctx, response_rows(over, F.lit("skipped"), F.lit(reason)), "budget", UPDATE_WHEN)
         return pending
 
-    def _merge(self, ctx: Context, responses: DataFrame, part: str, update_when: str) -> None:
+    def _merge(self, ctx: Context, responses: DataFrame, part: str, update_when: str | None) -> None:
         staged = ctx.tables.stage_rows(f"{self.name}.{part}.responses", responses.withColumn("run_id", F.lit(ctx.run_id)), SearchResponse)
         ctx.tables.merge("search_responses", staged, {n: f"s.{n}" for n in staged.columns}, update_when)
 
     def completed(self, ctx: Context, batch: DataFrame) -> DataFrame | None:
         """Local keys, and remote keys whose response settles them: an answer, or a seed the
         provider cannot be asked about. A failed query, or one skipped for the budget, is asked later."""
+        if PROVIDER_LOCAL in ctx.config.search.providers:
+            self.local_responses(ctx, batch)
         responses = ctx.tables.read("search_responses")
         settled = responses.where(
             F.col("status").isin(*ANSWERED) | ((F.col("status") == "skipped") & ~F.col("reason").startswith(BUDGET_REASON))
