@@ -21,7 +21,11 @@ MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "i
 
 def store(config: PublishConfig):
     """(filesystem, root path) of seeds.publish.uri; raises ValueError when the store cannot sign URLs."""
-    fs, root = fsspec.core.url_to_fs(config.uri, **config.storage_options)
+    options: dict = dict(config.storage_options)
+    if config.uri.split("://", 1)[0] in ("s3", "s3a"):
+        # Signature version 4: what every S3 region accepts (botocore presigns v2 by default).
+        options.setdefault("config_kwargs", {"signature_version": "s3v4"})
+    fs, root = fsspec.core.url_to_fs(config.uri, **options)
     if type(fs).sign is fsspec.AbstractFileSystem.sign:
         raise ValueError(f"seeds.publish.uri: {config.uri} ({type(fs).__name__}) cannot sign URLs; name object storage "
                          "(s3://, gs://, az://), for a Databricks volume the cloud location it is on")
