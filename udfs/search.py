@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import glob
 import io
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
@@ -179,11 +180,14 @@ def record_partitions(site: Path | None, config: IndexConfig):
         for batch in batches:
             for key, kind, path in zip(batch["input_key"], batch["kind"], batch["path"]):
                 rows: list[dict] = []
-                for row in records_of(key, kind, path):
-                    rows.append(row)
-                    if len(rows) >= 5000:  # a large WARC file goes out in chunks
-                        yield pd.DataFrame(rows, columns=columns)
-                        rows = []
+                try:
+                    for row in records_of(key, kind, path):
+                        rows.append(row)
+                        if len(rows) >= 5000:  # a large WARC file goes out in chunks
+                            yield pd.DataFrame(rows, columns=columns)
+                            rows = []
+                except Exception as exc:  # a truncated or corrupt file: what was read before stays
+                    print(f"[index] {key}: unreadable past this point: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr, flush=True)
                 yield pd.DataFrame(rows, columns=columns)
 
     return run
