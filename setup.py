@@ -23,6 +23,7 @@ setup(
         "numpy>=1.26",
         "matplotlib>=3.8",
         "warcio==1.8.1",
+        "fsspec==2026.9.0",
         "protego==0.7.0",
         "w3lib==2.5.0",
         "idna==3.20",
@@ -30,7 +31,9 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "moto[server]==5.2.5", "s3fs==2026.9.0"],
+        # Object storage for WARC crawls and published seeds (fsspec): S3 here; gcsfs / adlfs for GCS / Azure.
+        "s3": ["s3fs==2026.9.0"],
         # The training stage only: torch from PyPI is a large CUDA build.
         # torchvision: the video processors that Qwen2-VL-style processors carry.
         "train": ["torch==2.15.0", "torchvision==0.29.2", "transformers==5.23.0", "accelerate==1.15.0", "datasets==5.2.0"],

@@ -44,7 +44,8 @@ class NextRoundSeeds(Stage):
         candidates = batch.join(earlier, batch.sha256 == earlier.seed_id, "left_anti").select(
             F.col("sha256").alias("seed_id"), F.concat(F.lit("qa:"), "final_id").alias("source"), "subject",
             F.col("round").cast("long").alias("round"), F.lit("ok").alias("status"), F.lit(None).cast("string").alias("reason"),
-            "width", "height", "format", "phash", "content", "image_url",
+            "width", "height", "format", "phash", "content", "image_url", F.lit(None).cast("string").alias("published_uri"),
+            F.lit(None).cast("timestamp").alias("image_url_expires_at"), F.lit(None).cast("string").alias("publish_error"),
         )
         marked = mark_near_duplicates(ctx, self.name, candidates, ctx.config.seeds.near_duplicate_distance)
         return self.capped(ctx, marked)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from jobs import (
-    align_answers, check_consistency, curate_qas, extract_qas, fetch_images, ingest_seeds, next_round, normalize_urls, render_pages,
-    sample_web, search, synthesize_answers, validate_qas,
+    align_answers, check_consistency, curate_qas, extract_qas, fetch_images, ingest_seeds, next_round, normalize_urls, publish_seeds,
+    render_pages, sample_web, search, synthesize_answers, validate_qas,
 )
 from jobs.estimate_cost import estimate
 from runtime.cli import main
@@ -30,9 +30,11 @@ def pipeline(config: PipelineConfig) -> tuple:
     runs the stages again: a stage only takes up input it has not processed, so a round does the
     new work only. Curation (de-duplication, decontamination) runs once, over every round's QAs."""
     head = sample_web.STAGES if config.sample_web.enabled else ()
+    # Seeds get signed URLs (renewed when close to expiry) before every search round.
+    publish = publish_seeds.STAGES if config.seeds.publish.uri else ()
     answering = synthesize_answers.STAGES + check_consistency.STAGES if config.llm.engine == "llm" else ()
     one_round = (
-        search.STAGES + normalize_urls.STAGES + render_pages.STAGES + fetch_images.STAGES + extract_qas.stages(config)
+        publish + search.STAGES + normalize_urls.STAGES + render_pages.STAGES + fetch_images.STAGES + extract_qas.stages(config)
         + validate_qas.stages(config) + answering + align_answers.stages(config)
     )
     rounds = one_round + (next_round.STAGES + one_round) * (config.search.rounds - 1)

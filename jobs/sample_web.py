@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from jobs.build_index import BuildIndex
 from runtime.cli import main
@@ -16,9 +15,9 @@ from sampleweb.corpus import generate
 class IndexSampleWeb(BuildIndex):
     """The sample web's saved pages, as they are served on loopback, into the local index."""
 
-    def folder(self, ctx: Context) -> tuple[Path, int | None]:
+    def folder(self, ctx: Context) -> tuple[str, int | None]:
         web = ctx.config.sample_web
-        return web.dir / "site", web.port
+        return str(web.dir / "site"), web.port
 
 
 def generate_sample_web(ctx: Context) -> dict:

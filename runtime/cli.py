@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 from runtime.config import ConfigError, PipelineConfig, load_config
 from runtime.context import Context, pipeline_run
 from runtime.quality import quality_report, write_report
-from runtime.report import funnel, funnel_by_round, llm_costs, round_metrics, summary
+from runtime.report import funnel, funnel_by_round, llm_costs, round_metrics, search_spend, summary
 from runtime.stage import Stage, StageStats, run_stage
 
 
@@ -107,10 +107,11 @@ def main(job: str, stages: Sequence[Stage] | Callable[[PipelineConfig], Sequence
         figures = funnel(ctx.tables)
         rounds = funnel_by_round(ctx.tables)
         costs = llm_costs(ctx.tables, ctx.run_id)
+        spend = search_spend(ctx.tables, ctx.run_id)
         tracking = f"{ctx.tracker.uri} (run {ctx.tracker.run.info.run_id})" if ctx.tracker.run else "disabled"
-        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds, estimated)
+        text = summary(ctx.run_id, results, ctx.tables, figures, costs, tracking, rounds, estimated, spend)
         if any(stats.output == "final_qas" for stats in results):
             text += "\n\n" + quality_section(ctx) + "\n" + browse_section(ctx, figures)
-        ctx.tracker.log_summary({**figures, **round_metrics(rounds)}, costs, text)
+        ctx.tracker.log_summary({**figures, **round_metrics(rounds)}, costs, text, spend)
         print("\n" + text, flush=True)
     return 0

@@ -86,6 +86,34 @@ class SampleWebConfig(Section):
     seed_fraction: float = Field(0.45, gt=0, le=1)
 
 
+# Options that would carry a credential: those come from the environment, never from conf.
+SECRET_OPTION_WORDS = ("key", "secret", "token", "password", "credential", "sas", "connection_string")
+
+
+class PublishConfig(Section):
+    """Seed images uploaded to object storage and given a time-limited signed URL as `image_url`,
+    so that a provider that searches by URL (SerpAPI Google Lens) can be asked about local seeds."""
+
+    # Where to upload, through fsspec: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+    # (or abfs://), or the cloud location of a Databricks external volume. Empty: nothing is published.
+    uri: str | None = None
+    url_ttl_s: int = Field(7 * 24 * 3600, ge=60)  # S3 signs for at most 7 days
+    renew_before_s: int = Field(24 * 3600, ge=0)  # a URL with less left than this is signed anew
+    partitions: int = Field(2, ge=1)  # Spark tasks uploading at once
+    # fsspec options that are not credentials (endpoint_url, region_name, ...); credentials are
+    # read by each SDK from its environment variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*).
+    storage_options: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _no_secrets(self) -> "PublishConfig":
+        secret = [k for k in self.storage_options if any(w in k.lower() for w in SECRET_OPTION_WORDS)]
+        if secret:
+            raise ValueError(f"seeds.publish.storage_options.{secret[0]}: credentials come from the environment, not from conf")
+        if self.renew_before_s >= self.url_ttl_s:
+            raise ValueError(f"seeds.publish.renew_before_s ({self.renew_before_s}) must be less than url_ttl_s ({self.url_ttl_s})")
+        return self
+
+
 class SeedsConfig(Section):
     # A folder of images, a CSV/JSONL manifest with columns `path`, `subject` (and optionally
     # `image_url`, the image's public URL, which SerpAPI needs), or a Parquet file or folder
@@ -101,6 +129,7 @@ class SeedsConfig(Section):
     parquet_url_column: str = "image_url"
     # A seed whose pHash lies within this many bits of an earlier seed's is a near duplicate.
     near_duplicate_distance: int = Field(6, ge=0, le=16)
+    publish: PublishConfig = PublishConfig()
 
 
 class RemoteSearchConfig(Section):
@@ -117,12 +146,15 @@ class RemoteSearchConfig(Section):
     backoff_max_s: float = Field(60, gt=0)
     max_results: int = Field(60, ge=1)
     max_response_bytes: int = Field(5_000_000, ge=1)
+    # US dollars per request answered with HTTP 2xx (what the provider bills); errors are not billed.
+    price_per_request_usd: float = Field(ge=0)
 
 
 class SerpApiConfig(RemoteSearchConfig):
     # Google Lens through SerpAPI: needs the seed's public image URL (`seeds.image_url`).
     base_url: str = "https://serpapi.com/search.json"
     api_key_env: str = "SERPAPI_API_KEY"
+    price_per_request_usd: float = Field(0.015, ge=0)  # list price: Developer plan, $75 for 5,000 searches
 
 
 class CloudVisionConfig(RemoteSearchConfig):
@@ -130,16 +162,19 @@ class CloudVisionConfig(RemoteSearchConfig):
     base_url: str = "https://vision.googleapis.com/v1/images:annotate"
     api_key_env: str = "GOOGLE_CLOUD_VISION_API_KEY"
     include_partial_matches: bool = True  # pages with partially matching images count too
+    price_per_request_usd: float = Field(0.0035, ge=0)  # list price: web detection, $3.50 per 1,000 units
 
 
 class IndexConfig(Section):
-    # A folder of saved pages (<host>/<path>.html and the images they show) or of WARC files,
-    # or one WARC file, for `jobs.build_index`; the sample web indexes itself.
-    source: Path | None = None
+    # For `jobs.build_index`: a local folder of saved pages (<host>/<path>.html and the images they
+    # show), or WARC files: one file, a folder, or a glob, local or any fsspec URI (s3://crawl/*.warc.gz).
+    # The sample web indexes itself.
+    source: str | None = None
     # Each image is indexed by its pHash and by the pHash of its centre, this much cut off each
     # side, so that a cropped copy still matches.
     crop_fraction: float = Field(0.05, ge=0, lt=0.5)
     min_side: int = Field(32, ge=1)
+    max_record_bytes: int = Field(20_000_000, ge=1)  # a WARC page or image record larger than this is passed over
     # The banding join of runtime/near_duplicates: `bands` of the 64-bit hash, `probe_radius`
     # bits probed per band (null: max_distance // bands, which finds every match).
     bands: Literal[2, 4, 8, 16] = 4
@@ -159,6 +194,9 @@ class SearchConfig(Section):
     # seeds of round k+1, at most `max_seeds_per_round` of them.
     rounds: int = Field(2, ge=1)
     max_seeds_per_round: int = Field(1000, ge=1)
+    # Remote search spend, over everything in search_responses: once reached, further queries are
+    # `skipped` rows (asked when the budget is raised). Empty: no limit.
+    max_spend_usd: float | None = Field(None, ge=0)
 
     def remote(self, provider: str) -> RemoteSearchConfig:
         return {"serpapi": self.serpapi, "cloud_vision": self.cloud_vision}[provider]

@@ -90,6 +90,18 @@ def estimate_lines(estimate: list[dict], costs: list[dict]) -> list[str]:
     return lines
 
 
+def search_spend(tables: Tables, run_id: str) -> list[dict]:
+    """Billed requests and dollars per search provider: in the table overall, and by this run."""
+    responses = tables.read("search_responses").where(F.col("provider") != "local")
+    this_run = F.col("run_id") == run_id
+    rows = responses.groupBy("provider").agg(
+        F.sum(F.when(F.col("cost_usd") > 0, 1).otherwise(0)).alias("billed"), F.sum("cost_usd").alias("cost_usd"),
+        F.sum(F.when(this_run & (F.col("cost_usd") > 0), 1).otherwise(0)).alias("billed_this_run"),
+        F.sum(F.when(this_run, F.col("cost_usd")).otherwise(0.0)).alias("cost_this_run"),
+    ).orderBy("provider").collect()
+    return [row.asDict() for row in rows]
+
+
 def failures(tables: Tables) -> list[tuple[str, str, int, str]]:
     """(table, status, rows, an example reason) for every non-ok status."""
     out = []
@@ -107,7 +119,8 @@ def cost_per_final_qa(costs: list[dict], figures: dict[str, int]) -> float:
 
 
 def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[str, int], costs: list[dict], tracking: str,
-            rounds: dict[int, dict[str, int]] | None = None, estimate: list[dict] | None = None) -> str:
+            rounds: dict[int, dict[str, int]] | None = None, estimate: list[dict] | None = None,
+            spend: list[dict] | None = None) -> str:
     lines = [f"run {run_id}", "", "stages:"]
     lines += ["  " + s.line() for s in stats]
     lines += ["", "funnel (all rows in the tables):"]
@@ -129,6 +142,10 @@ def summary(run_id: str, stats: list[StageStats], tables: Tables, figures: dict[
         lines.append(f"  cost per final QA: ${cost_per_final_qa(costs, figures):.5f} over {figures['final_qas']} final QAs")
     if estimate is not None:
         lines += estimate_lines(estimate, costs)
+    if spend:
+        lines += ["", "search spend (table total; this run):"]
+        lines += [f"  {s['provider']:<12} {s['billed']:>6} billed requests  ${s['cost_usd']:.4f}  "
+                  f"(this run: {s['billed_this_run']} requests, ${s['cost_this_run']:.4f})" for s in spend]
     lines += ["", f"tables: {tables.where()}", f"mlflow: {tracking}"]
     return "\n".join(lines)
 

@@ -70,7 +70,7 @@ class Tracker:
         params[f"{prefix}.wrote.{stats.output}.version"] = str(stats.version_written)
         mlflow.log_params(params)
 
-    def log_summary(self, funnel: dict[str, int], costs: list[dict], text: str) -> None:
+    def log_summary(self, funnel: dict[str, int], costs: list[dict], text: str, spend: list[dict] = ()) -> None:
         if self.run is None:
             return
         import mlflow
@@ -82,6 +82,9 @@ class Tracker:
             mlflow.log_metrics({f"llm.{cost['task']}.{key}": float(cost[key]) for key in ("requests", "tokens_in", "tokens_out", "cost_usd", "sent_this_run", "tokens_in_this_run", "tokens_out_this_run", "cost_this_run")})
         if costs:
             mlflow.log_metric("llm.cost_per_final_qa", cost_per_final_qa(costs, funnel))
+        for provider in spend:
+            mlflow.log_metrics({f"search.{provider['provider']}.{key}": float(provider[key])
+                                for key in ("billed", "cost_usd", "billed_this_run", "cost_this_run")})
         mlflow.log_dict(funnel, "funnel.json")
         mlflow.log_text(text, "summary.txt")
 

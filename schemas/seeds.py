@@ -1,3 +1,4 @@
+import datetime as dt
 from typing import ClassVar
 
 from schemas.base import TableModel
@@ -22,3 +23,8 @@ class Seed(TableModel):
     phash: str | None = None
     content: bytes | None = None
     image_url: str | None = None  # where the image is on the web (SerpAPI searches by URL)
+    # Set by seeds.publish: the copy in object storage, when the signed image_url stops working,
+    # and why the last upload failed (null once one succeeds).
+    published_uri: str | None = None
+    image_url_expires_at: dt.datetime | None = None
+    publish_error: str | None = None

@@ -11,9 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 from PIL import Image
+from pyspark.sql import functions as F
 
+from jobs.estimate_cost import estimate_search
 from jobs.search import SearchSeeds
 from runtime.context import Context
+from runtime.report import search_spend, summary
 from runtime.stage import run_stage
 from runtime.tables import Tables
 from runtime.tracking import Tracker
@@ -226,3 +229,56 @@ def test_the_stage_asks_each_seed_once_and_retries_failures_on_a_later_run(spark
     assert run_stage(ctx, SearchSeeds()).rows_in == 0
     for row in tables.read("search_responses").collect():
         assert KEY not in (row["response"] or "") + (row["reason"] or "")
+
+
+def test_spend_is_kept_per_answer_and_stops_at_the_budget(spark, tmp_path, providers):
+    images = {name: png(color) for name, color in (("a", "red"), ("b", "green"), ("c", "blue"))}
+    url = {name: f"https://img.example/{name}.png" for name in images}
+    providers.answers = {url["a"]: [(200, lens("https://p.example/a"))], url["b"]: [(200, {"search_metadata": {"status": "Success"}})],
+                         url["c"]: [(500, {"error": "down"})]}
+    providers.answers.update({hashlib.sha256(data).hexdigest(): [(200, vision(full=[f"https://v.example/{n}"]))] for n, data in images.items()})
+    prices = {"search.serpapi.price_per_request_usd": 0.01, "search.cloud_vision.price_per_request_usd": 0.004}
+
+    def run(run_id: str, budget: float):
+        config = make_config(tmp_path, **settings(tmp_path, providers, **prices, **{"search.max_spend_usd": budget}))
+        tables = Tables(spark, config.tables, tmp_path / "_staging")
+        tables.set_run_id(run_id)
+        ctx = Context(config, spark, tables, run_id, Tracker(config.tracking))
+        return ctx, run_stage(ctx, SearchSeeds())
+
+    config = make_config(tmp_path, **settings(tmp_path, providers, **prices, **{"search.max_spend_usd": 0.035}))
+    tables = Tables(spark, config.tables, tmp_path / "_staging")
+    seeds_table(spark, tables, {name: (data, url[name]) for name, data in images.items()})
+    estimate = {r["provider"]: r for r in estimate_search(Context(config, spark, tables, "estimate", Tracker(config.tracking)))}
+    assert (estimate["serpapi"]["requests"], estimate["cloud_vision"]["requests"]) == (3, 3)
+    assert estimate["serpapi"]["cost_usd"] == pytest.approx(0.03) and estimate["cloud_vision"]["cost_usd"] == pytest.approx(0.012)
+    assert estimate["cloud_vision"]["within_budget_usd"] == pytest.approx(0.005)  # what 0.035 leaves after SerpAPI
+    assert not providers.asked  # a dry run asks nothing
+
+    # $0.035 pays for the three Lens queries (the failed one is not billed but was reserved) and one Vision query.
+    ctx, stats = run("spend-1", 0.035)
+    rows = {(r["provider"], r["seed_id"]): r for r in ctx.tables.read("search_responses").collect()}
+    skipped = [r for r in rows.values() if r["status"] == "skipped"]
+    assert len(skipped) == 2 and {r["provider"] for r in skipped} == {"cloud_vision"}
+    assert all(r["reason"].startswith("budget: search.max_spend_usd $0.035 reached") for r in skipped)
+    assert sum(providers.asked.values()) == 1 + 1 + 3 + 1  # the failing Lens query is tried three times
+    spend = {s["provider"]: s for s in search_spend(ctx.tables, "spend-1")}
+    assert spend["serpapi"]["billed"] == 2 and spend["serpapi"]["cost_usd"] == pytest.approx(0.02)  # ok and empty are billed, 500 is not
+    assert spend["cloud_vision"]["billed"] == 1 and spend["cloud_vision"]["cost_usd"] == pytest.approx(0.004)
+    assert "search spend" in summary("spend-1", [stats], ctx.tables, {"final_qas": 0}, [], "disabled", None, list(spend.values()))
+
+    # The same budget: the failed query is asked again and answered; nothing is left for Vision.
+    providers.answers[url["c"]] = [(200, lens("https://p.example/c"))]
+    asked = sum(providers.asked.values())
+    ctx, _ = run("spend-2", 0.035)
+    assert sum(providers.asked.values()) == asked + 1
+    costs = [r["cost_usd"] for r in ctx.tables.read("search_responses").collect()]
+    assert sum(costs) == pytest.approx(0.034) and sum(costs) <= 0.035
+    assert ctx.tables.read("search_responses").where("status = 'skipped'").count() == 2
+
+    # A larger budget asks the skipped queries; the answered ones are never asked again.
+    ctx, _ = run("spend-3", 1.0)
+    assert sum(providers.asked.values()) == asked + 3
+    assert ctx.tables.read("search_responses").where("status = 'skipped'").count() == 0
+    assert ctx.tables.read("search_responses").agg(F.sum("cost_usd")).first()[0] == pytest.approx(0.042)
+    assert run("spend-4", 1.0)[1].rows_in == 0

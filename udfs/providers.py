@@ -7,9 +7,11 @@
 
 Every answer becomes a `search_responses` row: ok, empty (the provider found nothing), skipped
 (the seed cannot be asked, with the reason) or failed (429 after the retries, 5xx, a timeout, a
-bad key: asked again by a later run). 429, 5xx, timeouts and connection errors are retried with
-the LLM layer's backoff (Retry-After honoured) under a requests-per-minute limit per task. The key
-is read from the environment by name; it is taken out of everything that is kept.
+bad key: asked again by a later run). An answered search (ok or empty, HTTP 2xx) costs
+`price_per_request_usd`, kept in the row; errors are not billed. 429, 5xx, timeouts and
+connection errors are retried with the LLM layer's backoff (Retry-After honoured) under a
+requests-per-minute limit per task. The key is read from the environment by name; it is taken
+out of everything that is kept.
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ def api_key(settings: RemoteSearchConfig, provider: str) -> str:
 
 class Provider(ABC):
     name: str
+    needs: str  # the seed column a request is made from: a seed without it is skipped
 
     def __init__(self, settings: RemoteSearchConfig, key: str):
         self.settings = settings
@@ -83,6 +86,7 @@ class Provider(ABC):
 
 class SerpApiLens(Provider):
     name = "serpapi"
+    needs = "image_url"
     NO_RESULTS = "hasn't returned any results"
 
     def request(self, image_url, content):
@@ -107,6 +111,7 @@ class SerpApiLens(Provider):
 
 class CloudVision(Provider):
     name = "cloud_vision"
+    needs = "content"
 
     def request(self, image_url, content):
         if not content:
@@ -215,11 +220,15 @@ class Searcher:
             return SearchResponse.row(**common, status="failed", reason=f"HTTP {http_status}, answer is not JSON: {str(exc)[:100]}")
         problem = self.provider.error(payload)
         if problem is not None:
-            return SearchResponse.row(**common, status=problem[0], reason=f"HTTP {http_status}: {problem[1]}")
+            # An answered search that found nothing is billed; a refused one is not.
+            billed = problem[0] == "empty" and http_status < 300
+            return SearchResponse.row(**common, status=problem[0], reason=f"HTTP {http_status}: {problem[1]}",
+                                      cost_usd=self.settings.price_per_request_usd if billed else 0.0)
         if http_status >= 400:
             return SearchResponse.row(**common, status="failed", reason=f"HTTP {http_status}")
         found = len(self.provider.results(payload))
-        return SearchResponse.row(**common, status="ok" if found else "empty", reason=None if found else "no result pages", results=found)
+        return SearchResponse.row(**common, status="ok" if found else "empty", reason=None if found else "no result pages", results=found,
+                                  cost_usd=self.settings.price_per_request_usd)
 
 
 def _ms(started: float) -> int:
