@@ -28,6 +28,7 @@ class PublishSeeds(Stage):
     inputs = ("seeds",)
     output = Seed
     update = {name: f"s.{name}" for name in PUBLISHED}
+    skippable = False  # a URL comes due for renewal with time alone
 
     def source(self, ctx: Context) -> DataFrame:
         config = ctx.config.seeds.publish

@@ -52,6 +52,9 @@ class Stage(ABC):
     # All new input in one batch: for a stage whose rows depend on each other (de-duplication),
     # so that the rows it writes do not depend on how a killed run had cut its input.
     single_batch: ClassVar[bool] = False
+    # False for a stage whose input depends on more than its input tables and settings (the clock):
+    # it is never skipped as unchanged.
+    skippable: ClassVar[bool] = True
     # Output rows that failed in passing (a timeout, a 5xx), as SQL over the output's columns; None:
     # every row is final. Such a row's input is taken up again by later runs until the row's
     # `attempts` reaches `max_attempts(ctx)`, and the new row replaces it. `input_key_column` is the
@@ -133,7 +136,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
     stats.versions_read = {name: tables.version(name) for name in stage.inputs}
     last = tables.read("stage_runs").where(F.col("stage") == stage.name).first()
     before = {**stats.versions_read, stage.output.table: tables.version(stage.output.table)}
-    if stage.inputs and last is not None and last["settled"] and last["fingerprint"] == _fingerprint(ctx, before):
+    if stage.inputs and stage.skippable and last is not None and last["settled"] and last["fingerprint"] == _fingerprint(ctx, before):
         stats.skipped = True
     else:
         settled = _run_batches(ctx, stage, stats, started)
