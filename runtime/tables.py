@@ -39,6 +39,10 @@ def join_location(base: str | Path, name: str) -> str:
     return f"{absolute_location(base)}/{name}"
 
 
+def _sql_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def table_properties(config: TablesConfig) -> dict[str, str]:
     """The Delta properties every pipeline table is created with."""
     return {
@@ -109,7 +113,21 @@ class Tables:
                 builder = builder.property(key, value)
             builder = builder.tableName(self.location(name)) if self.config.catalog else builder.location(self.location(name))
             builder.execute()
+        else:
+            self._add_new_columns(name)
         self._known.add(name)
+
+    def _add_new_columns(self, name: str) -> None:
+        """Give a table made by an earlier version the columns its model has gained (nullable: its
+        old rows have no value), so that MERGE, which refuses unknown columns, goes on working."""
+        have = set(self._load(self.location(name)).columns)
+        missing = [f for f in commented_schema(MODELS[name]).fields if f.name not in have]
+        if missing:
+            columns = ", ".join(
+                f"`{f.name}` {f.dataType.simpleString()}" + (f" COMMENT '{_sql_text(f.metadata['comment'])}'" if f.metadata.get("comment") else "")
+                for f in missing
+            )
+            self.spark.sql(f"ALTER TABLE {self.sql_name(name)} ADD COLUMNS ({columns})")
 
     def sql_name(self, name: str) -> str:
         """The table as Spark SQL names it."""

@@ -12,6 +12,8 @@ from jobs import maintain
 from runtime import audit
 from runtime.config import ConfigError
 from runtime.tables import Tables, with_run_id
+from schemas.base import spark_schema
+from schemas.pages import Page
 from schemas.urls import UrlRecord
 from tests.conftest import REPO, make_config
 
@@ -145,3 +147,17 @@ def test_audit_diff_reads_the_change_feed(spark, tmp_path):
     for status in ("ok", "blocked"):
         DeltaTable.forPath(spark, tables.location("urls")).update(F.col("url_id") == "b", {"status": F.lit(status)})
     assert audit.diff(tables, "urls", start + 1).counts() == {"added": 0, "removed": 1, "changed": 0}
+
+
+def test_a_table_from_an_earlier_version_gains_the_columns_its_model_added(spark, tmp_path):
+    tables = small_tables(spark, tmp_path)
+    old = spark.createDataFrame(
+        [("u1", "https://example.org/a", "timeout", "no result within 15 s", "it's the first")],
+        "url_id string, url string, status string, reason string, run_id string",
+    )
+    old.write.format("delta").save(tables.location("pages"))  # before `attempts`, `posts` and the rest
+    row = Page.row(url_id="u2", url="https://example.org/b", status="ok") | {"run_id": "r2"}
+    tables.merge("pages", spark.createDataFrame([row], spark_schema(Page)))
+    rows = {r["url_id"]: r for r in tables.read("pages").collect()}
+    assert (rows["u1"]["status"], rows["u1"]["attempts"], rows["u2"]["attempts"]) == ("timeout", None, 1)
+    assert set(tables.read("pages").columns) == set(spark_schema(Page).fieldNames())
