@@ -122,6 +122,16 @@ def http_server():
     server.close()
 
 
+def snapshot(tables) -> dict[str, tuple[int, list[str]]]:
+    """Every data table's version and rows. `stage_runs`, the runner's own note of what each stage
+    last looked at, is left out: a stage whose input a later stage wrote (next_round reads
+    valid_qas) looks once more on a rerun and notes it."""
+    from runtime.tables import MODELS
+
+    return {name: (tables.version(name), sorted(map(repr, tables.read(name).collect())))
+            for name in MODELS if name != "stage_runs" and tables.exists(name)}
+
+
 def settings_for(tmp: Path, **overrides) -> dict[str, str]:
     """Overrides of conf/local.yaml for tests: everything under tmp, tracking off, small parallelism."""
     settings = {

@@ -19,7 +19,7 @@ from sampleweb.corpus import generate
 from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel
 from tests.conftest import LLM_KEY_ENV as KEY_ENV
 from tests.conftest import LLM_TEST_KEY as SECRET
-from tests.conftest import REPO, SAMPLE_WEB_RENDER, free_port, settings_for
+from tests.conftest import REPO, SAMPLE_WEB_RENDER, free_port, settings_for, snapshot
 from udfs.matching import equivalent
 
 pytestmark = pytest.mark.e2e
@@ -44,10 +44,6 @@ def world(tmp, server, content_pages=20, port=None, **extra):
     argv = ["--conf", str(REPO / "conf" / "local.yaml")] + [f"--set={k}={v}" for k, v in settings.items()]
     config = load_config(REPO / "conf" / "local.yaml", [f"{k}={v}" for k, v in settings.items()])
     return argv, config
-
-
-def snapshot(tables):
-    return {name: (tables.version(name), sorted(map(repr, tables.read(name).collect()))) for name in MODELS if tables.exists(name)}
 
 
 def contents(tables):
