@@ -265,7 +265,7 @@ def test_spend_is_kept_per_answer_and_stops_at_the_budget(spark, tmp_path, provi
     spend = {s["provider"]: s for s in search_spend(ctx.tables, "spend-1")}
     assert spend["serpapi"]["billed"] == 2 and spend["serpapi"]["cost_usd"] == pytest.approx(0.02)  # ok and empty are billed, 500 is not
     assert spend["cloud_vision"]["billed"] == 1 and spend["cloud_vision"]["cost_usd"] == pytest.approx(0.004)
-    assert "search spend" in summary("spend-1", [stats], ctx.tables, {"final_qas": 0}, [], "disabled", None, list(spend.values()))
+    assert "search spend" in summary("spend-1", [stats], ctx.tables, {"final_qas": 0}, [], "disabled", spend=list(spend.values()))
 
     # The same budget: the failed query is asked again and answered; nothing is left for Vision.
     providers.answers[url["c"]] = [(200, lens("https://p.example/c"))]
