@@ -81,6 +81,9 @@ def build_session(config: SparkConfig) -> SparkSession:
         .config("spark.ui.enabled", str(not local).lower())
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")
+        # Blocks of checkpointed frames are freed only when the driver's JVM collects them; a long
+        # run on a quiet heap would otherwise keep every stage's blocks and starve later joins.
+        .config("spark.cleaner.periodicGC.interval", "5min")
         # MERGE sources are always staged Delta tables already, so MERGE need not copy them again.
         .config("spark.databricks.delta.merge.materializeSource", "none")
     )

@@ -2,6 +2,7 @@
 server with scripted routes, and configurations that write under a temporary folder."""
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -30,9 +31,23 @@ os.environ[LLM_KEY_ENV] = LLM_TEST_KEY
 
 @pytest.fixture(scope="session")
 def spark():
-    session = build_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
+    session = build_session(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="4g"))
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_spark_memory_after_module():
+    """One session serves the whole suite: what a module's frames cached or checkpointed is
+    freed when the module ends, not at the JVM's next periodic collection."""
+    yield
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.catalog.clearCache()
+        gc.collect()
+        session.sparkContext._jvm.System.gc()
 
 
 def free_port() -> int:
