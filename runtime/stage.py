@@ -145,7 +145,7 @@ def run_stage(ctx: "Context", stage: Stage) -> StageStats:
             row = {"stage": stage.name, "fingerprint": _fingerprint(ctx, after), "settled": settled, "run_id": ctx.run_id}
             tables.merge("stage_runs", ctx.spark.createDataFrame([row], spark_schema(StageRun)), {"fingerprint": "s.fingerprint",
                          "settled": "s.settled", "run_id": "s.run_id"})
-    stats.version_written = tables.version(stage.output.table)
+    stats.version_written = before[stage.output.table] if stats.skipped else tables.version(stage.output.table)
     stats.seconds = time.monotonic() - started
     return stats
 
