@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from runtime.progress import BatchProgress, progress_line
 from runtime.tables import with_run_id
-from schemas.base import TableModel, spark_schema
+from schemas.base import TableModel, spark_schema, statuses
 from schemas.stage_runs import StageRun
 
 if TYPE_CHECKING:
@@ -162,6 +162,21 @@ def _fingerprint(ctx: "Context", versions: dict[str, int]) -> str:
     return hashlib.sha256(json.dumps([versions, ctx.config.model_dump_json()], sort_keys=True).encode()).hexdigest()
 
 
+def _count_statuses(stage: Stage, staged: DataFrame, stats: StageStats) -> None:
+    """Add a staged batch's statuses to the stage's counts; a status outside its table's closed set
+    stops the stage before the batch reaches the table."""
+    allowed = statuses(stage.output)
+    if allowed is None:
+        return
+    for row in staged.groupBy("status").agg(F.count("*").alias("n"), F.first("reason", ignorenulls=True).alias("reason")).collect():
+        if row["status"] not in allowed:
+            raise ValueError(f"stage {stage.name}: status {row['status']!r} is not one of {stage.output.table}'s "
+                             f"({', '.join(sorted(allowed))})")
+        stats.statuses[row["status"]] += row["n"]
+        if row["reason"]:
+            stats.example_reasons.setdefault(row["status"], row["reason"])
+
+
 def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float) -> bool:
     """Process the input keys not done yet, batch by batch; True when every one was marked done."""
     tables = ctx.tables
@@ -190,15 +205,11 @@ def _run_batches(ctx: "Context", stage: Stage, stats: StageStats, started: float
         with BatchProgress(ctx.spark, stage.name, size, done, total, started, ctx.config.stages.progress_interval_s):
             staged = tables.stage_rows(stage.name, rows, stage.output)
         _crash_point(f"{stage.name}:staged")
+        _count_statuses(stage, staged, stats)
         merged = tables.merge(stage.output.table, staged, update, update_when)
         _crash_point(f"{stage.name}:merged")
         stats.rows_inserted += merged["inserted"]
         stats.rows_updated += merged["updated"]
-        if "status" in staged.columns:
-            for row in staged.groupBy("status").agg(F.count("*").alias("n"), F.first("reason", ignorenulls=True).alias("reason")).collect():
-                stats.statuses[row["status"]] += row["n"]
-                if row["reason"]:
-                    stats.example_reasons.setdefault(row["status"], row["reason"])
         completed = stage.completed(ctx, batch)
         keys = (batch if completed is None else completed).select("input_key").distinct()
         if stage.transient is not None:

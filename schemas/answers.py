@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -12,7 +12,7 @@ class Answer(TableModel):
     answer_id: str  # final_id:k
     final_id: str
     k: int
-    status: str  # ok | failed
+    status: Literal["ok", "failed"]
     reason: str | None = None
     text: str | None = None
     short_answer: str | None = None

@@ -82,6 +82,12 @@ def _spark_type(annotation: Any) -> tuple[T.DataType, bool]:
     raise TypeError(f"no Spark type for {annotation!r}")
 
 
+def statuses(model: type[BaseModel]) -> frozenset[str] | None:
+    """The closed set of a model's `status` values, or None when it has no such column."""
+    info = model.model_fields.get("status")
+    return frozenset(typing.get_args(info.annotation)) if info is not None else None
+
+
 def spark_schema(model: type[BaseModel], nested: bool = False) -> T.StructType:
     """Top-level columns are NOT NULL unless Optional; Delta enforces no constraint
     inside arrays or maps, so fields of nested records are all nullable."""

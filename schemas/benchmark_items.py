@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -13,7 +13,7 @@ class BenchmarkItem(TableModel):
     item_id: str  # <benchmark>/<id as the file gives it>
     benchmark: str
     source: str  # the file it was read from
-    status: str  # ok | unreadable (an image that does not decode, a line without a question)
+    status: Literal["ok", "unreadable"]  # unreadable: an image that does not decode, a line without a question
     reason: str | None = None
     question: str
     ngram_hashes: list[int] = []

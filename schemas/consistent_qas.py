@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -10,7 +10,7 @@ class ConsistentQA(TableModel):
     key: ClassVar[str] = "final_id"
 
     final_id: str
-    status: str  # ok (a majority agrees) | rejected
+    status: Literal["ok", "rejected"]  # ok: a majority agrees
     reason: str | None = None
     majority_answer: str | None = None
     majority_text: str | None = None  # one agreeing solution, kept as the synthesized solution

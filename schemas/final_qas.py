@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.aligned_qas import AlignedQA
 
@@ -10,7 +10,7 @@ class FinalQA(AlignedQA):
     table: ClassVar[str] = "final_qas"
     key: ClassVar[str] = "final_id"
 
-    # status: ok | rejected (by an earlier stage) | duplicate | contaminated
+    status: Literal["ok", "rejected", "duplicate", "contaminated"]  # rejected: by an earlier stage
     verified: bool = False  # the final answer is equivalent to the web page's answer
     duplicate_of: str | None = None  # status duplicate: the final_id of the kept row
     benchmark_item: str | None = None  # status contaminated: the item_id it matched

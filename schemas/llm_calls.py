@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -14,7 +14,7 @@ class LlmCall(TableModel):
     task: str  # extract | validate | synthesize | consistency | align
     model: str
     prompt_version: str
-    status: str  # ok | failed | invalid
+    status: Literal["ok", "failed", "invalid"]
     reason: str | None = None
     response: str | None = None  # the raw choices, JSON list of strings
     tokens_in: int = 0

@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -16,7 +16,7 @@ class SearchResponse(TableModel):
     seed_id: str
     provider: str
     round: int
-    status: str  # ok | empty | skipped | failed
+    status: Literal["ok", "empty", "skipped", "failed"]
     reason: str | None = None
     http_status: int | None = None
     attempts: int = 0

@@ -1,5 +1,5 @@
 import datetime as dt
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -15,7 +15,7 @@ class Seed(TableModel):
     source: str
     subject: str | None = None
     round: int = 1
-    status: str  # ok | unreadable | too_small | too_large | missing | near_duplicate | over_cap
+    status: Literal["ok", "unreadable", "too_small", "too_large", "missing", "near_duplicate", "over_cap"]
     reason: str | None = None
     width: int | None = None
     height: int | None = None

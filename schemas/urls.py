@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -12,7 +12,7 @@ class UrlRecord(TableModel):
     url_id: str
     url: str
     host: str | None = None
-    status: str  # ok | blocked | benchmark | frequent_domain | invalid
+    status: Literal["ok", "blocked", "benchmark", "frequent_domain", "invalid"]
     reason: str | None = None
     hit_ids: list[str]
     seed_ids: list[str]

@@ -1,4 +1,4 @@
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.base import TableModel
 
@@ -13,7 +13,7 @@ class ValidQA(TableModel):
     final_id: str
     qa_id: str  # the candidate this row was made from
     source_qa_ids: list[str]  # every candidate that merged into this row
-    status: str  # ok | rejected
+    status: Literal["ok", "rejected"]
     reason: str | None = None
     question: str
     solution: str | None = None

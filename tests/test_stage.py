@@ -179,3 +179,31 @@ def test_a_stage_that_left_keys_waiting_runs_again_though_its_inputs_are_the_sam
     stats = run_stage(context(spark, tmp_path, "run-b"), retry)
     assert (stats.skipped, stats.rows_in) == (False, 1)
     assert run_stage(context(spark, tmp_path, "run-c"), retry).skipped
+
+
+class Labelling(Stage):
+    """Rows of `urls` whose status is whatever the stage is given."""
+
+    name = "labelling"
+    inputs = ()
+    output = UrlRecord
+
+    def __init__(self, status):
+        self.status = status
+
+    def source(self, ctx):
+        return ctx.spark.createDataFrame([("1",), ("2",)], "input_key string")
+
+    def transform(self, ctx, batch: DataFrame) -> DataFrame:
+        return batch.select(F.col("input_key").alias("url_id"), F.concat(F.lit("http://x/"), "input_key").alias("url"),
+                            F.lit(None).cast("string").alias("host"), F.lit(self.status).alias("status"),
+                            F.lit("why").alias("reason"), F.array().cast("array<string>").alias("hit_ids"),
+                            F.array().cast("array<string>").alias("seed_ids"), F.lit(1).cast("long").alias("round"))
+
+
+def test_a_status_outside_the_tables_closed_set_stops_the_stage_before_its_rows_land(spark, tmp_path):
+    ctx = context(spark, tmp_path, "run-status")
+    with pytest.raises(ValueError, match=r"status 'maybe' is not one of urls's \(benchmark, blocked, frequent_domain, invalid, ok\)"):
+        run_stage(ctx, Labelling("maybe"))
+    assert ctx.tables.read("urls").count() == 0
+    assert run_stage(ctx, Labelling("blocked")).statuses == {"blocked": 2}
