@@ -7,7 +7,10 @@ in tabs of one browser context, each tab reused for page after page.
 Chromium never touches the network itself. The main document is fetched hop by hop
 by `runtime.network` (policy checked on every hop, redirects counted, size capped,
 robots.txt and per-host politeness applied) and handed to the page; every request the
-page makes is fetched the same way and fulfilled through a route.
+page makes is fetched the same way and fulfilled through a route. Chromium is launched
+with a proxy that does not exist, so anything that slipped past the route (a
+WebSocket, a prefetch) fails instead of reaching an address nobody checked, and with
+WebRTC kept off UDP, which would not go through that proxy.
 
 A page whose scripts cannot change what it shows (`udfs.page_scripts`, decided on the fetched
 HTML; `render.mode`) is rendered `static`: its documents carry a Content-Security-Policy that
@@ -15,10 +18,7 @@ lets no page script run, and its tree is read at `load`, with no settle wait (a 
 script touches does not change). The same tab, route, style sheets and tree.js build it, so
 it is the tree the browser path would build. Scripts are refused by the policy rather than by
 a context with JavaScript off because that context parses `<noscript>` as markup (its style
-sheets then apply, its images move out of `<head>`), which the browser path never does. Chromium is launched
-with a proxy that does not exist, so anything that slipped past the route (a
-WebSocket, a prefetch) fails instead of reaching an address nobody checked, and with
-WebRTC kept off UDP, which would not go through that proxy.
+sheets then apply, its images move out of `<head>`), which the browser path never does.
 
 Each URL ends as one `pages` row with a status and a reason.
 """
