@@ -253,13 +253,14 @@ INERT_PAGE = f"""<html><head><title>Inert</title>
 
 @pytest.fixture(scope="module")
 def forced(pages):
-    """Renderers whose render.mode is `browser` or `static` (the module's renderer is `auto`)."""
+    """Renderers whose render.mode is `browser` or `static` (the module's renderer is `auto`); they do
+    not read robots.txt, whose reads the module's renderer counts."""
     opened = {}
 
     def renderer_for(mode: str) -> Renderer:
         if mode not in opened:
             opened[mode] = Renderer(RenderConfig(mode=mode, page_timeout_s=4, settle_timeout_s=2.5, concurrency=3,
-                                                 per_host_concurrency=3, per_host_delay_s=0,
+                                                 per_host_concurrency=3, per_host_delay_s=0, obey_robots=False,
                                                  block_resource_types=["media", "font", "image"]), network_for(pages))
         return opened[mode]
 

@@ -80,13 +80,16 @@ def test_textbook_exercises_with_hidden_solutions(corpus):
     assert "15" in example.solution.text and "Hint" not in example.question.text
 
 
-def test_auto_renders_every_page_as_the_browser_does(tmp_path):
+def test_auto_renders_every_page_as_the_browser_does(corpus, tmp_path):
     """A page the rules let go static is rendered with scripts off into the tree, and the pairs, that
     the browser gives it; the others take the browser path itself. The share that went static is printed."""
-    if not (realweb.REALWEB / "manifest.jsonl").is_file():
-        pytest.skip(f"real-web corpus not at {realweb.REALWEB}")
     pages = realweb.load()
-    static = [p for p in pages if browser_reason(p["html"], f"http://127.0.0.1/{p['id']}/", "text/html") is None]
+    reasons = {p["id"]: browser_reason(p["html"], f"http://127.0.0.1/{p['id']}/", "text/html") for p in pages}
+    for page_id, (_, row) in corpus.items():  # the renderer records the same decision (its URLs name the port)
+        said = reasons[page_id]
+        assert row["rendered_by"] == ("static" if said is None else "browser"), page_id
+        assert (row["render_reason"] or "").split(" (")[0] == (said or "").split(" (")[0], page_id
+    static = [p for p in pages if reasons[p["id"]] is None]
     print(f"\nreal web: {len(static)} of {len(pages)} pages go static")
     if not static:
         return
