@@ -28,6 +28,8 @@ setup(
         "w3lib==2.5.0",
         "idna==3.20",
         "tqdm>=4.66",
+        # Whether a fetched page needs its scripts run (udfs/page_scripts.py): an HTML5 parser.
+        "selectolax==1.0.2",
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],

@@ -1,5 +1,8 @@
 """Render every kept URL not rendered yet in Chromium, into `pages` (tree or status).
 
+With `render.mode: auto` a page whose scripts cannot change it is rendered with scripts off and
+read at load (`rendered_by: static`); the rest run their scripts until settled (`browser`).
+
 A page that failed in passing (timeout, 5xx, not settled) is rendered again by later runs, up
 to `render.max_attempts`. Pages are grouped by host into Spark tasks, so the per-host limits
 (`per_host_concurrency`, `per_host_delay_s`, robots.txt Crawl-delay) hold across the cluster.

@@ -236,6 +236,9 @@ RESOURCE_TYPES = ("document", "stylesheet", "image", "media", "font", "script", 
 
 
 class RenderConfig(Section):
+    # auto: a page whose scripts cannot change its content (udfs/page_scripts.py) is rendered with
+    # scripts off and read at load, the rest in the full browser; browser / static: every page so.
+    mode: Literal["auto", "browser", "static"] = "auto"
     concurrency: int = Field(4, ge=1)  # pages at once in each Python worker's browser
     partitions: int = Field(2, ge=1)  # Spark tasks, each with its worker's browser
     page_timeout_s: float = Field(15, gt=0)  # everything for one page: fetch, load, tree

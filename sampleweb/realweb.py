@@ -53,8 +53,8 @@ def load(corpus: Path = REALWEB) -> list[dict]:
     return pages
 
 
-def render(pages: list[dict], site_root: Path, timeout_s: float = 30) -> dict[str, dict]:
-    """{id: pages row} for every page, each served from a local file on loopback."""
+def render(pages: list[dict], site_root: Path, timeout_s: float = 30, mode: str = "auto") -> dict[str, dict]:
+    """{id: pages row} for every page, each served from a local file on loopback (`render.mode` as given)."""
     from runtime.config import NetworkConfig, RenderConfig
     from sampleweb.server import serve
     from udfs.browser import Renderer
@@ -65,7 +65,7 @@ def render(pages: list[dict], site_root: Path, timeout_s: float = 30) -> dict[st
         target.write_bytes(page["html"])
     with serve(site_root) as port:
         # Images cannot be fetched offline; SVGs keep their URLs for the same reason.
-        render_conf = RenderConfig(page_timeout_s=timeout_s, settle_timeout_s=2, concurrency=4, obey_robots=False,
+        render_conf = RenderConfig(mode=mode, page_timeout_s=timeout_s, settle_timeout_s=2, concurrency=4, obey_robots=False,
                                    per_host_concurrency=4, per_host_delay_s=0, rasterize_svg=False,
                                    max_page_bytes=20_000_000, block_resource_types=["media", "font", "image"])
         network = NetworkConfig(allow_private=[f"127.0.0.1:{port}"], allow_public=False)

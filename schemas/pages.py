@@ -48,6 +48,10 @@ class Page(TableModel):
     text_chars: int = 0
     content_hash: str | None = None
     render_ms: int | None = None
+    # static: scripts off, the tree read at load; browser: scripts run, the tree read once settled.
+    # None: not rendered (refused, failed before the page was fetched).
+    rendered_by: Literal["static", "browser"] | None = None
+    render_reason: str | None = None  # why the page needed the browser (udfs/page_scripts.py, render.mode)
     attempts: int = 1  # renders so far: a transient failure is tried again by later runs (render.max_attempts)
 
 

@@ -50,6 +50,14 @@ def _free_spark_memory_after_module():
         session.sparkContext._jvm.System.gc()
 
 
+# What a pages row says of the page: the same on the static and the browser path.
+RENDERED_FIELDS = ("status", "title", "tree", "posts", "structured_data", "content_hash")
+
+
+def same_render(a: dict, b: dict) -> bool:
+    return all(a[name] == b[name] for name in RENDERED_FIELDS)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from runtime.config import NetworkConfig, RenderConfig
-from tests.conftest import LoopbackServer
+from tests.conftest import LoopbackServer, same_render
 from udfs.browser import Renderer, render_partitions, shared_renderer
 
 CHROME = """<header><nav><a href="/">Home</a> Site navigation</nav></header>
@@ -232,6 +232,75 @@ def test_a_page_that_never_settles_is_partial_with_what_it_had(renderer, pages):
     assert row["status"] == "partial" and "not settled" in row["reason"] and "DOM change" in row["reason"]
     assert texts_of(row)[0] == "A problem statement beside a ticking clock."
     assert row["render_ms"] < 2.5 * 1000 + 1000  # the settle limit, not the page's
+
+
+# ---- static first, browser when needed ------------------------------------------------
+STATEMENT = "<p>" + "Two trains leave one station at noon, one at forty and one at sixty miles an hour. " * 3 + "</p>"
+# No script that runs: its tree is read with scripts off. A style sheet of its site, an inline
+# style decide what is kept; the <noscript> blocks would hide the solution
+# and move a pixel into the body if they were parsed as markup, which a browser running scripts never does.
+STYLED_PAGE = f"""<html><head><title>Styled</title><link rel="stylesheet" href="/static/hide.css">
+<style>.aside-note {{display: none}}</style><noscript><style>.solution {{display: none}}</style></noscript>
+<noscript><img src="/img/pixel.png" width="1" height="1" alt=""></noscript></head><body><main><h1>Problem 12</h1>
+{STATEMENT}<p class="by-sheet">Hidden by the style sheet.</p><p class="aside-note">Hidden inline.</p>
+<div class="solution"><p>Solution: the faster train is forty miles ahead after two hours.</p></div></main></body></html>"""
+# Scripts that only hold data or configure analytics: nothing a reader sees can change.
+INERT_PAGE = f"""<html><head><title>Inert</title>
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "QAPage", "name": "Problem 13"}}</script>
+<script>window.dataLayer = window.dataLayer || []; function gtag() {{ dataLayer.push(arguments); }} gtag('js', new Date());</script>
+</head><body><main><h1>Problem 13</h1>{STATEMENT}<p>Its formula: <script type="math/tex">d = vt</script></p></main></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def forced(pages):
+    """Renderers whose render.mode is `browser` or `static` (the module's renderer is `auto`); they do
+    not read robots.txt, whose reads the module's renderer counts."""
+    opened = {}
+
+    def renderer_for(mode: str) -> Renderer:
+        if mode not in opened:
+            opened[mode] = Renderer(RenderConfig(mode=mode, page_timeout_s=4, settle_timeout_s=2.5, concurrency=3,
+                                                 per_host_concurrency=3, per_host_delay_s=0, obey_robots=False,
+                                                 block_resource_types=["media", "font", "image"]), network_for(pages))
+        return opened[mode]
+
+    yield renderer_for
+    for renderer in opened.values():
+        renderer.close()
+
+
+def test_a_page_whose_script_writes_its_solution_goes_to_the_browser(renderer, forced, pages):
+    row = render_one(renderer, pages.url("/js.html"))
+    assert (row["rendered_by"], row["render_reason"]) == ("browser", "an inline script writes the page")
+    assert "Solution inserted by script. Answer: 4" in texts_of(row)
+    # With scripts off the placeholder stays: what render.mode static gives up.
+    static = render_one(forced("static"), pages.url("/js.html"))
+    assert (static["status"], static["rendered_by"], static["render_reason"]) == ("ok", "static", None)
+    assert "Loading..." in texts_of(static) and "Solution inserted by script. Answer: 4" not in texts_of(static)
+
+
+def test_a_page_with_inert_scripts_is_static_and_mode_browser_forces_the_browser(renderer, forced, pages):
+    url = pages.add("/inert.html", INERT_PAGE)
+    row = render_one(renderer, url)
+    assert (row["status"], row["rendered_by"], row["render_reason"]) == ("ok", "static", None)
+    assert texts_of(row)[0] == "Problem 13" and "Its formula: $d = vt$" in texts_of(row)
+    assert '"QAPage"' in row["structured_data"][0]
+    forced_row = render_one(forced("browser"), url)
+    assert (forced_row["rendered_by"], forced_row["render_reason"]) == ("browser", "render.mode is browser")
+    assert same_render(row, forced_row)
+
+
+def test_static_and_browser_trees_agree_on_what_css_hides(renderer, forced, pages):
+    pages.add("/static/hide.css", ".by-sheet { display: none }", content_type="text/css")
+    url = pages.add("/styled.html", STYLED_PAGE)
+    static, browser = render_one(renderer, url), render_one(forced("browser"), url)
+    assert (static["rendered_by"], browser["rendered_by"]) == ("static", "browser")
+    texts = texts_of(static)
+    assert "Solution: the faster train is forty miles ahead after two hours." in texts
+    assert "Hidden by the style sheet." not in texts and "Hidden inline." not in texts
+    assert [n["kind"] for n in static["tree"]].count("image") == 0
+    assert same_render(static, browser)
+    assert pages.hits["/static/hide.css"] >= 2  # fetched through the route on both paths
 
 
 # ---- outcomes -------------------------------------------------------------------------

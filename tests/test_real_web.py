@@ -2,8 +2,10 @@
 import pytest
 
 from sampleweb import realweb
+from tests.conftest import same_render
 from udfs.answers import final_answer
 from udfs.extraction import extract_pairs
+from udfs.page_scripts import browser_reason
 
 # One page per strategy: JSON-LD, microdata, thread posts, a question above its replies,
 # an answer labelled inline, a page of one problem with a figure preamble, hidden solutions.
@@ -76,6 +78,28 @@ def test_textbook_exercises_with_hidden_solutions(corpus):
     assert found == len(page["qa"])
     example = next(p for p in pairs if "41 students" in p.question.text)
     assert "15" in example.solution.text and "Hint" not in example.question.text
+
+
+def test_auto_renders_every_page_as_the_browser_does(corpus, tmp_path):
+    """A page the rules let go static is rendered with scripts off into the tree, and the pairs, that
+    the browser gives it; the others take the browser path itself. The share that went static is printed."""
+    pages = realweb.load()
+    reasons = {p["id"]: browser_reason(p["html"], f"http://127.0.0.1/{p['id']}/", "text/html") for p in pages}
+    for page_id, (_, row) in corpus.items():  # the renderer records the same decision (its URLs name the port)
+        said = reasons[page_id]
+        assert row["rendered_by"] == ("static" if said is None else "browser"), page_id
+        assert (row["render_reason"] or "").split(" (")[0] == (said or "").split(" (")[0], page_id
+    static = [p for p in pages if reasons[p["id"]] is None]
+    print(f"\nreal web: {len(static)} of {len(pages)} pages go static")
+    if not static:
+        return
+    auto, browser = realweb.render(static, tmp_path / "auto"), realweb.render(static, tmp_path / "browser", mode="browser")
+    for page in static:
+        a, b = auto[page["id"]], browser[page["id"]]
+        assert (a["rendered_by"], b["rendered_by"]) == ("static", "browser"), page["id"]
+        assert same_render(a, b), page["id"]
+        assert extract_pairs(a["tree"], a["posts"], a["structured_data"], a["title"] or "") == \
+            extract_pairs(b["tree"], b["posts"], b["structured_data"], b["title"] or ""), page["id"]
 
 
 def test_score_counts_a_whole_page_blob_as_nothing():

@@ -6,10 +6,14 @@ from collections import Counter
 
 import pytest
 
+from runtime.config import NetworkConfig, RenderConfig
 from runtime.network import NetworkPolicy, fetch
 from sampleweb.corpus import generate
 from sampleweb.problems import SUBJECTS
 from sampleweb.server import serve
+from tests.conftest import same_render
+from udfs.browser import Renderer
+from udfs.extraction import extract_pairs
 
 
 def digest(root):
@@ -132,3 +136,28 @@ def test_server_serves_by_host_with_faults(corpus):
         assert fetch(f"http://{broken_host}:{port}{broken_path}", policy, timeout_s=5, max_bytes=10**6).status == 500
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/../../etc/passwd", timeout=5)
+
+
+def test_auto_renders_every_page_as_the_browser_does(corpus):
+    """Pages whose solutions a script inserts go to the browser; every other page is rendered with
+    scripts off into the tree, and the pairs, that the browser gives it."""
+    root, manifest = corpus
+    pages = [p for p in manifest["pages"] if not p["fault"]]
+    rows = {}
+    with serve(root, port=0) as port:
+        urls = [(p["url"], p["url"].replace(":18099", f":{port}")) for p in pages]
+        network = NetworkConfig(allow_private=[f"*.localhost:{port}"], allow_public=False)
+        for mode in ("auto", "browser"):
+            render = RenderConfig(mode=mode, page_timeout_s=8, settle_timeout_s=2, concurrency=16, per_host_concurrency=16,
+                                  per_host_delay_s=0, block_resource_types=["media", "font", "image"])
+            with Renderer(render, network) as renderer:
+                rows[mode] = {row["url_id"]: row for row in renderer.render_many(urls)}
+    static = [p for p in pages if rows["auto"][p["url"]]["rendered_by"] == "static"]
+    print(f"\nsample web: {len(static)} of {len(pages)} pages go static")
+    for page in pages:
+        auto, browser = rows["auto"][page["url"]], rows["browser"][page["url"]]
+        assert auto["status"] == "ok" and browser["rendered_by"] == "browser", page["url"]
+        assert (auto["rendered_by"] == "browser") == (page["layout"] == "tutor"), (page["url"], auto["render_reason"])
+        assert same_render(auto, browser), page["url"]
+        assert extract_pairs(auto["tree"], auto["posts"], auto["structured_data"], auto["title"] or "") == \
+            extract_pairs(browser["tree"], browser["posts"], browser["structured_data"], browser["title"] or ""), page["url"]

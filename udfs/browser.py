@@ -12,6 +12,14 @@ with a proxy that does not exist, so anything that slipped past the route (a
 WebSocket, a prefetch) fails instead of reaching an address nobody checked, and with
 WebRTC kept off UDP, which would not go through that proxy.
 
+A page whose scripts cannot change what it shows (`udfs.page_scripts`, decided on the fetched
+HTML; `render.mode`) is rendered `static`: its documents carry a Content-Security-Policy that
+lets no page script run, and its tree is read at `load`, with no settle wait (a DOM that no
+script touches does not change). The same tab, route, style sheets and tree.js build it, so
+it is the tree the browser path would build. Scripts are refused by the policy rather than by
+a context with JavaScript off because that context parses `<noscript>` as markup (its style
+sheets then apply, its images move out of `<head>`), which the browser path never does.
+
 Each URL ends as one `pages` row with a status and a reason.
 """
 from __future__ import annotations
@@ -37,6 +45,7 @@ from runtime.config import NetworkConfig, RenderConfig
 from runtime.network import HOP_BY_HOP, Blocked, FetchError, FetchResult, NetworkPolicy, fetch_hop
 from runtime.robots import Robots
 from schemas.pages import Page, Post, TreeNode
+from udfs.page_scripts import browser_reason
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -73,6 +82,9 @@ WATCH_CHANGES_JS = """(() => {
 })();"""
 SINCE_CHANGE_JS = "() => (performance.now() - (window.__webmineChanged || 0)) / 1000"
 SETTLE_POLL_S = 0.1
+# What a static page's documents are served with: no script of the page runs (inline, external,
+# handlers, javascript: URLs), nor a plug-in; Playwright's own evaluation is not bound by it.
+SCRIPTS_OFF_POLICY = "script-src 'none'; object-src 'none'"
 # Makes a lazy <img> load now and waits until it is decoded (or has failed).
 LOAD_IMAGE_JS = """(el, src) => {
   if (el.tagName !== 'IMG') return;
@@ -96,6 +108,7 @@ class PageState:
 
     deadline: float  # time.monotonic() by which the page must be done
     documents: dict[str, FetchResult] = field(default_factory=dict)  # fetched, waiting to be served
+    scripts_off: bool = False  # a static page: its documents are served with SCRIPTS_OFF_POLICY
     crashed: bool = False
     pending: int = 0  # requests of the page being served now
     last_request: float = field(default_factory=time.monotonic)  # when one last started or ended
@@ -136,9 +149,10 @@ def _is_html(result: FetchResult) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
-def _response_headers(result: FetchResult) -> dict[str, str]:
+def _response_headers(result: FetchResult, scripts_off: bool = False) -> dict[str, str]:
+    # A second policy is enforced beside the page's own (the browser applies every one it is sent).
     headers: dict[str, str] = {}
-    for name, value in result.headers:
+    for name, value in [*result.headers, *([("Content-Security-Policy", SCRIPTS_OFF_POLICY)] if scripts_off else [])]:
         key = name.lower()
         if key in HOP_BY_HOP:
             continue
@@ -313,13 +327,15 @@ class Renderer:
         limit = self.render.page_timeout_s
         deadline = started + limit
 
+        path: dict = {}  # rendered_by and render_reason, once decided: failures after that say so too
+
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            return await asyncio.wait_for(self._render_within(url_id, url, started, deadline), limit)
+            return await asyncio.wait_for(self._render_within(url_id, url, started, deadline, path), limit)
         except asyncio.TimeoutError:
-            return _page_row(url_id, url, status="timeout", reason=f"no result within {limit:g} s", render_ms=elapsed())
+            return _page_row(url_id, url, status="timeout", reason=f"no result within {limit:g} s", **path, render_ms=elapsed())
         except Refused as refused:
             return _page_row(url_id, url, status=refused.status, reason=refused.reason, **refused.facts, render_ms=elapsed())
         except Exception as exc:  # a crashed page or browser is a row, not a failed task
@@ -327,7 +343,17 @@ class Renderer:
                 reason = f"browser crashed ({_first_line(exc)}); it is restarted for the next page"
             else:
                 reason = _first_line(exc)
-            return _page_row(url_id, url, status="error", reason=reason, render_ms=elapsed())
+            return _page_row(url_id, url, status="error", reason=reason, **path, render_ms=elapsed())
+
+    async def _render_path(self, document: FetchResult) -> dict:
+        """`rendered_by` and `render_reason` of a fetched page, as `render.mode` says."""
+        mode = self.render.mode
+        if mode == "auto":
+            reason = await asyncio.get_running_loop().run_in_executor(
+                None, browser_reason, document.body, document.url, document.content_type)
+        else:
+            reason = "render.mode is browser" if mode == "browser" else None
+        return {"rendered_by": "static" if reason is None else "browser", "render_reason": reason}
 
     async def _fetch_document(self, url: str, deadline: float) -> FetchResult:
         """The main document, following redirects itself: robots.txt and the policy are
@@ -354,7 +380,7 @@ class Renderer:
             url = result.location
         raise Refused("too_many_redirects", f"more than {self.render.max_redirects} redirects (next: {url})")
 
-    async def _render_within(self, url_id: str, url: str, started: float, deadline: float) -> dict:
+    async def _render_within(self, url_id: str, url: str, started: float, deadline: float, path: dict) -> dict:
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         document = await self._fetch_document(url, deadline)
@@ -363,8 +389,10 @@ class Renderer:
             raise Refused("http_error", f"HTTP {document.status}", **facts)
         if not _is_html(document):
             raise Refused("not_html", f"content type {document.content_type or 'missing'}", **facts)
+        path.update(await self._render_path(document))
+        scripts_off = path["rendered_by"] == "static"
         page = await self._take_tab()
-        state = self._serving[page] = PageState(deadline, documents={document.url: document})
+        state = self._serving[page] = PageState(deadline, documents={document.url: document}, scripts_off=scripts_off)
         reusable = False
         try:
             unsettled = None
@@ -373,7 +401,7 @@ class Renderer:
                 await page.goto(document.url, wait_until="load", timeout=max(0.5, settle_by - time.monotonic()) * 1000)
             except PlaywrightTimeout:
                 unsettled = f"load did not finish within {self.render.page_timeout_s:g} s; rendered what had arrived"
-            if unsettled is None:
+            if unsettled is None and not scripts_off:  # without scripts the DOM is final at load
                 unsettled = await self._settle(page, state, min(settle_by, time.monotonic() + self.render.settle_timeout_s))
             result = await page.evaluate(TREE_JS, {
                 "rasterMinSide": self.render.svg_min_side if self.render.rasterize_svg else 0,
@@ -392,7 +420,7 @@ class Renderer:
         text = "\n".join(node.text for node in tree if node.text)
         signature = json.dumps([(n.kind, n.text, n.alt) for n in tree])
         return _page_row(
-            url_id, url, status="ok" if unsettled is None else "partial", reason=unsettled, **facts, title=result["title"][:500],
+            url_id, url, status="ok" if unsettled is None else "partial", reason=unsettled, **facts, **path, title=result["title"][:500],
             tree=[node.model_dump() for node in tree], text_chars=len(text),
             posts=[Post(**post).model_dump() for post in result["posts"]], structured_data=result["structured"],
             content_hash=hashlib.sha256(signature.encode()).hexdigest(),
@@ -432,7 +460,7 @@ class Renderer:
         deadline = state.deadline
         try:
             if request.url in state.documents and request.is_navigation_request():
-                await self._fulfil(route, state.documents.pop(request.url))
+                await self._fulfil(route, state.documents.pop(request.url), state.scripts_off)
                 return
             if request.resource_type in self.render.block_resource_types and not self._wanted_svg(request):
                 await route.abort("blockedbyclient")
@@ -454,7 +482,7 @@ class Renderer:
                     await route.fulfill(status=200, content_type="text/html",
                                         body=f"<script>location.replace({json.dumps(document.url)})</script>")
                     return
-                await self._fulfil(route, document)
+                await self._fulfil(route, document, state.scripts_off)
                 return
             if request.method != "GET":
                 await asyncio.get_running_loop().run_in_executor(None, self.policy.check, request.url)
@@ -485,8 +513,8 @@ class Renderer:
         return self.render.rasterize_svg and request.resource_type == "image" and urlsplit(request.url).path.lower().endswith(".svg")
 
     @staticmethod
-    async def _fulfil(route, result: FetchResult) -> None:
-        await route.fulfill(status=result.status, headers=_response_headers(result), body=result.body)
+    async def _fulfil(route, result: FetchResult, scripts_off: bool = False) -> None:
+        await route.fulfill(status=result.status, headers=_response_headers(result, scripts_off), body=result.body)
 
     @staticmethod
     async def _quietly(awaitable) -> None:
