@@ -11,6 +11,7 @@ later run. In batch mode the synthesis requests go through the Batch API instead
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
@@ -18,6 +19,7 @@ from pyspark.sql import functions as F
 
 from runtime.llm_client import Journal, answer_problem, api_key, call_partitions, cost_usd
 from runtime.llm_replies import TASKS
+from runtime.progress import BatchProgress
 from runtime.tables import join_location
 from schemas.base import spark_schema
 from schemas.llm_batches import LlmBatch
@@ -69,14 +71,17 @@ def resolve(ctx: "Context", stage: str, requests: DataFrame) -> DataFrame:
     """Ledger rows for every request (columns REQUEST_COLUMNS), calling the model only for new ones."""
     fold_journal(ctx)
     pending = unanswered(ctx, requests)
-    if pending.limit(1).count():
+    sending = pending.count()
+    if sending:
         llm = ctx.config.llm
         for endpoint in {llm.task(task).endpoint for task in TASKS}:
             api_key(llm.endpoints[endpoint])  # fail here, naming the variable, rather than in every task
         calls = pending.repartition(llm.partitions, "request_id").mapInPandas(
             call_partitions(llm, journal_location(ctx), ctx.run_id), LlmCall.transform_schema()
         )
-        staged = ctx.tables.stage_rows(f"{stage}.calls", calls.withColumn("run_id", F.lit(ctx.run_id)), LlmCall)
+        # The calls are the slow part of an LLM stage's batch: their own progress, in requests.
+        with BatchProgress(ctx.spark, f"{stage} calls", sending, 0, sending, time.monotonic(), ctx.config.stages.progress_interval_s):
+            staged = ctx.tables.stage_rows(f"{stage}.calls", calls.withColumn("run_id", F.lit(ctx.run_id)), LlmCall)
         ctx.tables.merge("llm_calls", staged, UPDATE, UPDATE_WHEN)
         journal = Journal(journal_location(ctx))
         journal.remove(journal.files())  # the rows just merged: a second MERGE would change nothing

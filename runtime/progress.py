@@ -1,8 +1,9 @@
 """Progress inside a batch: rows done, rate and time left while its transform runs.
 
 A thread in the driver polls Spark's status tracker for the tasks of the batch's job group
-(the staging write that runs the stage's UDFs) and turns the finished tasks of its last stage
-into rows done: a batch's rows are spread evenly over its partitions. On a terminal it draws a tqdm bar;
+(the staging write that runs the stage's UDFs; for an LLM stage also the write of its calls,
+counted in requests) and turns the finished tasks of its widest running stage into rows done:
+a batch's rows are spread evenly over its partitions. On a terminal it draws a tqdm bar;
 elsewhere (a job cluster's log, a notebook, a pipe) it prints a line every interval. No UDF
 takes part, so rendering, image and LLM stages show it alike.
 """
@@ -36,18 +37,28 @@ class BatchProgress:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"progress-{stage}", daemon=True)
         self._bar = None
+        self._shown = done_before
 
     def tasks(self) -> tuple[int, int]:
-        """(finished, all) tasks of the batch's last stage so far: the one that runs the UDFs and
-        writes the rows (the stages before it only read and shuffle the batch's input)."""
+        """(finished, all) tasks of the widest stage of the batch's jobs running now: the one that
+        runs the UDFs over the batch's partitions. Adaptive execution runs a shuffle's map side as a
+        job of its own first, and Delta commits after the write: neither is the batch's work."""
         tracker = self.spark.sparkContext.statusTracker()
-        stage_ids = [s for job in tracker.getJobIdsForGroup(self.group) for s in (getattr(tracker.getJobInfo(job), "stageIds", None) or ())]
-        stage = tracker.getStageInfo(max(stage_ids)) if stage_ids else None
-        return (stage.numCompletedTasks, stage.numTasks) if stage is not None else (0, 0)
+        finished, every = 0, 0
+        for job in tracker.getJobIdsForGroup(self.group):
+            info = tracker.getJobInfo(job)
+            if info is None or info.status != "RUNNING":
+                continue
+            for stage in filter(None, map(tracker.getStageInfo, info.stageIds)):
+                if stage.numTasks >= every:
+                    finished, every = stage.numCompletedTasks, stage.numTasks
+        return finished, every
 
     def rows_done(self) -> int:
+        """Never less than shown before: between the batch's jobs no task runs."""
         finished, every = self.tasks()
-        return self.done_before + (self.rows * finished // every if every else 0)
+        self._shown = max(self._shown, self.done_before + (self.rows * finished // every if every else 0))
+        return self._shown
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval_s):
