@@ -57,7 +57,9 @@ def test_an_llm_stages_calls_show_their_progress_while_they_are_answered(spark, 
         prompt = load_prompt(ctx.config.llm.prompts_dir, "validate")
         requests = spark.createDataFrame([build_request(prompt, ctx.config.llm, question=f"What is {i} cubed?", image_list="none")
                                           for i in range(6)])
-        server.hold("validate", after=2)  # two answered, the rest held for a while: tasks finish part of the way
+        # Five answered, the sixth held for a while: its task holds one of the two slots while the
+        # other slot finishes the other tasks, so the count stops part of the way.
+        server.hold("validate", after=5)
         releaser = threading.Timer(3.0, server.release)
         releaser.start()
         try:
