@@ -126,7 +126,8 @@ def sample_web_run(work: Path, pages: int) -> dict:
             t = ctx.tables
             consistency = {r["decided_by"]: r["count"] for r in t.read("consistent_qas").groupBy("decided_by").count().collect()}
             align = t.read("final_qas").where("status = 'ok' AND web_answer IS NOT NULL AND decided_by LIKE '%align:%'")
-            align_by = {r["by"]: r["count"] for r in align.select(F.regexp_extract("decided_by", "align:(\\w+)", 1).alias("by")).groupBy("by").count().collect()}
+            align_by = {r["by"]: r["count"]
+                        for r in align.select(F.regexp_extract("decided_by", "align:(\\w+)", 1).alias("by")).groupBy("by").count().collect()}
             calls = [r.asDict() for r in t.read("llm_calls").groupBy("task", "model").agg(
                 F.count("*").alias("requests"), F.sum("tokens_in").alias("tokens_in"), F.sum("tokens_out").alias("tokens_out"),
                 F.sum("cost_usd").alias("cost_usd")).collect()]

@@ -64,7 +64,8 @@ def first_pass(prompt, llm):
 def second_pass(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for batch in batches:
         rows = []
-        for final_id, request_id, status, response, answers in zip(batch["input_key"], batch["request_id"], batch["judge_status"], batch["response"], batch["answers"]):
+        for final_id, request_id, status, response, answers in zip(
+                batch["input_key"], batch["request_id"], batch["judge_status"], batch["response"], batch["answers"]):
             usable = _usable(answers)
             replies = parse_choices("consistency", response) if status == "ok" else []
             groups = [[i - 1 for i in group if 0 < i <= len(usable)] for group in replies[0].groups] if replies else None

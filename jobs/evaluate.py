@@ -109,7 +109,9 @@ def main(argv=None) -> int:
         return 2
     config.evaluate.output_dir.mkdir(parents=True, exist_ok=True)
     script = config.evaluate.output_dir / "run_lmms_eval.sh"
-    script.write_text("#!/usr/bin/env bash\n# pip install lmms-eval; needs the checkpoint and hub access for the benchmarks\nset -euo pipefail\n" + shlex.join(command) + "\n")
+    script.write_text("#!/usr/bin/env bash\n"
+                      "# pip install lmms-eval; needs the checkpoint and hub access for the benchmarks\n"
+                      "set -euo pipefail\n" + shlex.join(command) + "\n")
     script.chmod(0o755)
     print(shlex.join(command))
     print(f"written to {script}")

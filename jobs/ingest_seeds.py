@@ -136,7 +136,8 @@ def mark_near_duplicates(ctx: Context, stage: str, seeds: DataFrame, max_distanc
     return marked.select(
         *[
             F.when(is_repeat, F.lit("near_duplicate")).otherwise(F.col("status")).alias("status") if name == "status"
-            else F.when(is_repeat, F.concat(F.lit(f"within {max_distance} bits of seed "), "duplicate_of")).otherwise(F.col("reason")).alias("reason") if name == "reason"
+            else F.when(is_repeat, F.concat(F.lit(f"within {max_distance} bits of seed "), "duplicate_of"))
+            .otherwise(F.col("reason")).alias("reason") if name == "reason"
             else F.when(is_repeat, F.lit(None).cast("binary")).otherwise(F.col("content")).alias("content") if name == "content"
             else F.col(name)
             for name in seeds.columns

@@ -14,7 +14,6 @@ from typing import Iterator
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from jobs.fetch_images import images_with_content
 from runtime.cli import main
@@ -44,7 +43,8 @@ def answer_rows(n: int):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             rows = []
-            for final_id, request_id, status, reason, response in zip(batch["input_key"], batch["request_id"], batch["call_status"], batch["call_reason"], batch["response"]):
+            for final_id, request_id, status, reason, response in zip(
+                    batch["input_key"], batch["request_id"], batch["call_status"], batch["call_reason"], batch["response"]):
                 replies = parse_choices("synthesize", response) if status == "ok" else []
                 for k in range(n):
                     base = {"answer_id": f"{final_id}:{k}", "final_id": final_id, "k": k, "request_id": request_id}

@@ -289,6 +289,12 @@ class EndpointConfig(Section):
     # How the endpoint takes the reply's JSON schema as response_format: json_schema (OpenAI,
     # vLLM), json_object (llama.cpp's server: schema beside the type), none (parsed from text).
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # Whether the endpoint's model reads images. False sends a request's text alone, the images'
+    # placeholders in it (a text-only judge; a server without a vision projector answers 500).
+    images: bool = True
+    # The most choices the endpoint returns in one answer (llama.cpp's server: its slots, and
+    # a 400 beyond); a request for more is sent in parts. None: as many as asked.
+    max_choices: int | None = Field(None, ge=1)
 
 
 class LlmStageConfig(Section):

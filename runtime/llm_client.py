@@ -155,6 +155,7 @@ class LlmClient:
         from openai import AsyncOpenAI
 
         self.llm = llm
+        self.max_choices = endpoint.max_choices
         # Our own retry loop (below) honours Retry-After and counts attempts for the ledger.
         self.client = AsyncOpenAI(base_url=endpoint.base_url, api_key=api_key(endpoint), max_retries=0, timeout=endpoint.timeout_s)
         share = 1 / llm.partitions
@@ -169,7 +170,8 @@ class LlmClient:
         tokens_in = tokens_out = attempts = 0
         while True:
             rest = wanted - len(choices)
-            part = await self._ask(task, {**body, "n": rest} if rest > 1 else {k: v for k, v in body.items() if k != "n"})
+            asked = min(rest, self.max_choices or rest)
+            part = await self._ask(task, {**body, "n": asked} if asked > 1 else {k: v for k, v in body.items() if k != "n"})
             tokens_in, tokens_out, attempts = tokens_in + part.tokens_in, tokens_out + part.tokens_out, attempts + part.attempts
             if part.status != "ok":
                 return CallResult(part.status, part.reason, choices + part.choices, tokens_in, tokens_out, _ms(started), attempts)

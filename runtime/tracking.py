@@ -79,7 +79,9 @@ class Tracker:
 
         mlflow.log_metrics({f"funnel.{key}": value for key, value in funnel.items()})
         for cost in costs:
-            mlflow.log_metrics({f"llm.{cost['task']}.{key}": float(cost[key]) for key in ("requests", "tokens_in", "tokens_out", "cost_usd", "sent_this_run", "tokens_in_this_run", "tokens_out_this_run", "cost_this_run")})
+            mlflow.log_metrics({f"llm.{cost['task']}.{key}": float(cost[key])
+                                for key in ("requests", "tokens_in", "tokens_out", "cost_usd",
+                                            "sent_this_run", "tokens_in_this_run", "tokens_out_this_run", "cost_this_run")})
         if costs:
             mlflow.log_metric("llm.cost_per_final_qa", cost_per_final_qa(costs, funnel))
         for provider in spend:

@@ -252,7 +252,8 @@ class Generator:
 <h2>2 Answers</h2>
 <div class="answer"><div class="votes">1 vote</div><p>{_e(wrong)}</p>
 <div class="signature"><a href="/users/{n * 13 % 97}/guesser">guesser</a> <time datetime="2025-03-0{n % 9 + 1}">Mar {n % 9 + 1}</time></div></div>
-<div class="answer accepted-answer"><span class="accepted-badge" title="Accepted answer">&#10003; Accepted answer</span><div class="votes">{n % 9 + 3} votes</div>
+<div class="answer accepted-answer"><span class="accepted-badge" title="Accepted answer">&#10003; Accepted answer</span>\
+<div class="votes">{n % 9 + 3} votes</div>
 {_steps_html(p)}<p>Final answer: {_e(p.answer)}</p>
 <div class="signature"><a href="/users/{n * 7 % 89}/tutor">tutor</a> <time datetime="2025-03-1{n % 9}">Mar 1{n % 9}</time></div></div>"""
         self.site.write(host, path, _chrome(f"How do I solve this {subject} problem?", body, "AskScience Q&A", self.rng))

@@ -4,7 +4,8 @@ It serves /v1/chat/completions and the Batch API (/v1/files, /v1/batches), answe
 pipeline task from the content it is sent (extraction by the rule engine over the page text,
 answers from the sample web's ground truth), adds a fixed latency, injects faults at given
 rates (429 with Retry-After, 500, hangs past the client's timeout, malformed JSON, truncated
-output), and counts what it receives.
+output), and counts what it receives. Given a real server's URL (`upstream`) it passes the chat
+completions through to it instead, still counting and faulting them.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import random
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from typing import Callable
 
 from sampleweb.evaluate import tokens as words
 from udfs.extraction import extract_pairs
+from runtime.llm_client import answer_problem
 from runtime.llm_client import prompt_tokens as billed_prompt_tokens
 
 TASK_BY_PHRASE = {
@@ -159,13 +163,17 @@ class Counts:
 
 class OpenAICompatibleServer:
     def __init__(self, model: Callable[[str, dict], list[str]] | None = None, latency_s: float = 0.0, faults: Faults | None = None, seed: int = 0,
-                 batch_polls: int = 1, max_choices: int | None = None, batch_expires_after: int | None = None):
+                 batch_polls: int = 1, max_choices: int | None = None, batch_expires_after: int | None = None, upstream: str | None = None):
         self.model = model or ScriptedModel()
+        # A real server's /v1 URL: chat completions are passed to it and its answers passed back
+        # unchanged (usage and errors included), counted and faulted as the scripted model's are.
+        self.upstream = upstream
         self.max_choices = max_choices  # an endpoint that ignores `n` beyond this (None: honours it)
         self.latency_s = latency_s
         self.faults = faults or Faults()
         self.random = random.Random(seed)
         self.counts = Counts()
+        self.usage: list[tuple[str, int, int]] = []  # (task, prompt, completion tokens) of each upstream answer
         self.lock = threading.Lock()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -249,6 +257,8 @@ class OpenAICompatibleServer:
             return 504, {}, {"error": {"message": "gateway timeout"}}
         if self.latency_s:
             time.sleep(self.latency_s)
+        if self.upstream:
+            return self._forward(task, digest, body)
         contents = self.model(task, body)[: self.max_choices]
         finish = "stop"
         if fault == "malformed":
@@ -268,6 +278,22 @@ class OpenAICompatibleServer:
             "choices": [{"index": i, "message": {"role": "assistant", "content": c}, "finish_reason": finish} for i, c in enumerate(contents)],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
         }
+
+    def _forward(self, task: str, digest: str, body: dict) -> tuple[int, dict, dict]:
+        request = urllib.request.Request(f"{self.upstream}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                status, answer = response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, {}, json.loads(error.read() or b"{}")
+        choices = answer["choices"]
+        usable = answer_problem(task, [c["finish_reason"] for c in choices], [c["message"]["content"] or "" for c in choices]) is None
+        with self.lock:
+            self.usage.append((task, answer["usage"]["prompt_tokens"], answer["usage"]["completion_tokens"]))
+            if usable and digest not in self.counts.answered_bodies:
+                self.counts.answered_bodies.add(digest)
+                self.counts.answered_by_task[task] += 1
+        return status, {}, answer
 
     # ---- batch API ----------------------------------------------------------------------
     def _run_batch(self, batch: dict) -> None:

@@ -101,7 +101,8 @@ def _ohm_series(rng: random.Random) -> Problem:
 
     return Problem(
         "engineering",
-        f"Two resistors of {r1} ohm and {r2} ohm are connected in series to a {volts} V battery, as in the circuit shown. Calculate the current in the circuit.",
+        f"Two resistors of {r1} ohm and {r2} ohm are connected in series to a {volts} V battery, as in the circuit shown. "
+        "Calculate the current in the circuit.",
         [f"The total resistance is {r1} + {r2} = {r1 + r2} ohm.", f"I = V / R = {volts} / {r1 + r2}."],
         f"{_fmt(current)} A",
         draw,
@@ -159,7 +160,8 @@ def _simple_interest(rng: random.Random) -> Problem:
 
 
 def _punnett(rng: random.Random) -> Problem:
-    trait, dom, rec = rng.choice([("flower colour", "purple", "white"), ("seed shape", "round", "wrinkled"), ("pod colour", "green", "yellow"), ("height", "tall", "short")])
+    trait, dom, rec = rng.choice([("flower colour", "purple", "white"), ("seed shape", "round", "wrinkled"),
+                                  ("pod colour", "green", "yellow"), ("height", "tall", "short")])
     letter = rng.choice("ABDEGHKLMNPRT")
     cross = rng.choice([("Aa", "Aa", "25"), ("Aa", "aa", "50"), ("AA", "aa", "0")])
     p1, p2, share = cross[0].replace("A", letter).replace("a", letter.lower()), cross[1].replace("A", letter).replace("a", letter.lower()), cross[2]
@@ -173,7 +175,8 @@ def _punnett(rng: random.Random) -> Problem:
 
     return Problem(
         "biology",
-        f"In pea plants the {trait} allele {letter} ({dom}) is dominant over {letter.lower()} ({rec}). Using the Punnett square, what percentage of the offspring of a {p1} x {p2} cross will be {rec}?",
+        f"In pea plants the {trait} allele {letter} ({dom}) is dominant over {letter.lower()} ({rec}). "
+        f"Using the Punnett square, what percentage of the offspring of a {p1} x {p2} cross will be {rec}?",
         ["Fill the Punnett square with the gametes of each parent.", f"Offspring that are {letter.lower()}{letter.lower()} show the recessive trait."],
         f"{share}%",
         draw,

@@ -5,7 +5,7 @@ from pyspark.sql import functions as F
 from jobs import audit as audit_job
 from runtime import audit
 from runtime.config import TablesConfig
-from runtime.tables import MODELS, Tables
+from runtime.tables import Tables
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

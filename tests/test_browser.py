@@ -51,16 +51,18 @@ PROBLEM_PAGE = f"""<html><head><title>Problem page</title></head><body>{CHROME}
 <p>Formula: <math alttext="x^2+1"><mi>x</mi></math></p>
 </main></body></html>"""
 
-MATH_PAGE = r"""<html><body><main>
+MATH_PAGE = (r"""<html><body><main>
 <p>KaTeX: <span class="katex"><span class="katex-mathml"><math><semantics><mrow><mi>a</mi></mrow>
 <annotation encoding="application/x-tex">a^2+b^2=c^2</annotation></semantics></math></span>
 <span class="katex-html" aria-hidden="true">a2+b2=c2</span></span></p>
-<p>MathJax 2: <span class="MathJax_Preview">preview</span><span class="MathJax" id="MathJax-Element-1-Frame">glyphs</span><script type="math/tex" id="MathJax-Element-1">\frac{1}{2}</script></p>
-<p>MathJax 3: <mjx-container class="MathJax" jax="CHTML"><mjx-math aria-hidden="true">glyphs</mjx-math><mjx-assistive-mml><math><mi>y</mi></math></mjx-assistive-mml></mjx-container></p>
+<p>MathJax 2: <span class="MathJax_Preview">preview</span><span class="MathJax" id="MathJax-Element-1-Frame">glyphs</span>"""
+             r"""<script type="math/tex" id="MathJax-Element-1">\frac{1}{2}</script></p>
+<p>MathJax 3: <mjx-container class="MathJax" jax="CHTML"><mjx-math aria-hidden="true">glyphs</mjx-math>"""
+             r"""<mjx-assistive-mml><math><mi>y</mi></math></mjx-assistive-mml></mjx-container></p>
 <p>Attribute: <span data-tex="E=mc^2">E = mc squared</span></p>
 <script>// MathJax 3 keeps the source in its own document object, as it does after typesetting.
 window.MathJax = {startup: {document: {math: [{math: "\\sqrt{y}", typesetRoot: document.querySelector("mjx-container")}]}}};</script>
-</main></body></html>"""
+</main></body></html>""")
 
 SVG_PAGE = """<html><body><main><p>Look at the diagram.</p>
 <svg width="240" height="160" viewBox="0 0 240 160" xmlns="http://www.w3.org/2000/svg"><title>Right triangle ABC</title>

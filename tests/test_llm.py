@@ -238,6 +238,25 @@ def test_an_endpoint_that_ignores_n_is_asked_again_for_the_missing_choices():
     assert result.attempts == 4 and result.tokens_in > 0
 
 
+def test_an_endpoint_that_refuses_more_than_max_choices_is_asked_in_parts():
+    with OpenAICompatibleServer() as server:
+        cfg = config(server)
+        cfg = cfg.model_copy(update={"endpoints": {"default": cfg.endpoints["default"].model_copy(update={"max_choices": 3})}})
+        result = call(server, "synthesize", cfg, n=4, question="What is 3 + 4? Show your steps.")
+    assert result.status == "ok" and len(result.choices) == 4
+    assert server.counts.requests == 2  # three choices, then the last one
+
+
+def test_an_endpoint_without_images_is_sent_the_text_alone():
+    prompt = load_prompt(PROMPTS, "synthesize")
+    image = "data:image/png;base64,AAAA"
+    seeing = json.loads(build_request(prompt, LlmConfig(), [image], question="q")["body"])
+    blind = LlmConfig(endpoints={"default": EndpointConfig(images=False)})
+    text_only = json.loads(build_request(prompt, blind, [image], question="q")["body"])
+    assert seeing["messages"][1]["content"][1]["image_url"]["url"] == image
+    assert text_only["messages"][1]["content"] == seeing["messages"][1]["content"][0]["text"]
+
+
 def test_json_tasks_send_their_reply_schema_where_the_endpoint_takes_one():
     prompt = load_prompt(PROMPTS, "validate")
     structured = LlmConfig()

@@ -13,44 +13,16 @@ from jobs.estimate_cost import estimate
 from jobs.estimate_cost import main as estimate_main
 from jobs.run_pipeline import before, pipeline
 from runtime.cli import main
-from runtime.config import load_config
 from runtime.tables import MODELS, Tables
-from sampleweb.corpus import generate
-from sampleweb.llm_server import Faults, OpenAICompatibleServer, ScriptedModel
-from tests.conftest import LLM_KEY_ENV as KEY_ENV
+from sampleweb.llm_server import Faults, OpenAICompatibleServer
 from tests.conftest import LLM_TEST_KEY as SECRET
-from tests.conftest import REPO, SAMPLE_WEB_RENDER, free_port, settings_for, snapshot
+from tests.conftest import REPO, free_port, snapshot
+from tests.llm_world import LLM_TABLES, contents, world
 from udfs.matching import equivalent
 
 pytestmark = pytest.mark.e2e
-LLM_TABLES = ("candidate_qas", "valid_qas", "answers", "consistent_qas", "aligned_qas", "final_qas")
 # The main world and the one that heals from an outage serve the same pages: same port, same URLs.
 PORT = free_port()
-
-
-def world(tmp, server, content_pages=20, port=None, **extra):
-    port = port or free_port()
-    manifest = generate(tmp / "sample_web", port, content_pages=content_pages, seed=7, seed_fraction=0.6)
-    answers = {qa["question"]: qa["answer"] for page in manifest["pages"] for qa in page["qas"]}
-    server.model = ScriptedModel(answers)
-    endpoint = f"{{default: {{base_url: '{server.base_url}', api_key_env: {KEY_ENV}, timeout_s: 1}}}}"
-    settings = settings_for(tmp, **{
-        "sample_web.enabled": "true", "sample_web.port": port, "sample_web.content_pages": content_pages,
-        "sample_web.seed_fraction": 0.6, "network.allow_private": f"['*.localhost:{port}']",
-        **SAMPLE_WEB_RENDER, "tracking.enabled": "true",
-        "llm.engine": "llm", "llm.endpoints": endpoint, "llm.backoff_base_s": 0.01, "llm.backoff_max_s": 0.1,
-        "llm.max_retries": 3, "llm.concurrency": 4, **extra,
-    })
-    argv = ["--conf", str(REPO / "conf" / "local.yaml")] + [f"--set={k}={v}" for k, v in settings.items()]
-    config = load_config(REPO / "conf" / "local.yaml", [f"{k}={v}" for k, v in settings.items()])
-    return argv, config
-
-
-def contents(tables):
-    """The LLM stages' tables without run ids, and the ledger's answers."""
-    out = {name: sorted(map(repr, tables.read(name).drop("run_id").collect())) for name in LLM_TABLES}
-    out["llm_calls"] = sorted(map(repr, tables.read("llm_calls").select("request_id", "status", "response").collect()))
-    return out
 
 
 def is_answering(stage) -> bool:

@@ -109,8 +109,8 @@ def test_mix_ratio_and_determinism(tmp_path):
     external.parent.mkdir()
     external.write_text("".join(json.dumps({"id": f"e{i}", "image": f"img/{i}.png", "conversations": []}) + "\n" for i in range(50)))
     first = mix(ours, external, tmp_path / "m1.jsonl", ratio=0.9, seed=3)
-    again = mix(ours, external, tmp_path / "m2.jsonl", ratio=0.9, seed=3)
-    other_seed = mix(ours, external, tmp_path / "m3.jsonl", ratio=0.9, seed=4)
+    mix(ours, external, tmp_path / "m2.jsonl", ratio=0.9, seed=3)
+    mix(ours, external, tmp_path / "m3.jsonl", ratio=0.9, seed=4)
     assert (first.ours, first.external) == (90, 10) and first.ratio_actual == 0.9
     assert (tmp_path / "m1.jsonl").read_text() == (tmp_path / "m2.jsonl").read_text()
     assert (tmp_path / "m1.jsonl").read_text() != (tmp_path / "m3.jsonl").read_text()
@@ -228,7 +228,8 @@ def test_evaluation_hand_off_names_the_model_class_of_the_checkpoint(tmp_path, c
     unknown = tmp_path / "unknown"
     unknown.mkdir()
     (unknown / "config.json").write_text(json.dumps({"architectures": ["MysteryForCausalLM"]}))
-    for checkpoint, message in ((bare, "has no chat template"), (unknown, "evaluate.model: no lmms-eval model class known for architecture MysteryForCausalLM")):
+    for checkpoint, message in ((bare, "has no chat template"),
+                                (unknown, "evaluate.model: no lmms-eval model class known for architecture MysteryForCausalLM")):
         assert main(["--conf", str(REPO / "conf" / "local.yaml"), f"--set=evaluate.checkpoint={checkpoint}"]) == 2
         assert message in capsys.readouterr().err
     assert main(["--conf", str(REPO / "conf" / "local.yaml")]) == 2

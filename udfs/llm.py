@@ -48,11 +48,13 @@ def load_prompt(prompts_dir: Path, task: str) -> Prompt:
 
 def request_body(prompt: Prompt, llm: LlmConfig, images: list[str] = (), n: int = 1, **fields: str) -> dict:
     settings = llm.task(prompt.task)
+    endpoint = llm.endpoints[settings.endpoint]
+    images = images if endpoint.images else ()
     body = {"model": settings.model, "messages": prompt.messages(images, llm.image_detail, **fields), "temperature": settings.temperature,
             "max_tokens": settings.max_tokens}
     if n > 1:
         body["n"] = n
-    schema = response_format(prompt.task, llm.endpoints[settings.endpoint].structured_output)
+    schema = response_format(prompt.task, endpoint.structured_output)
     if schema:
         body["response_format"] = schema
     return body

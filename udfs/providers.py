@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from runtime.config import CloudVisionConfig, NetworkConfig, RemoteSearchConfig, SearchConfig, SerpApiConfig
+from runtime.config import NetworkConfig, RemoteSearchConfig, SearchConfig
 from runtime.keys import stable_id
 from runtime.network import Blocked, FetchError, NetworkPolicy, fetch_hop
 from schemas.search_hits import SearchHit
