@@ -174,6 +174,7 @@ class OpenAICompatibleServer:
         self.random = random.Random(seed)
         self.counts = Counts()
         self.usage: list[tuple[str, int, int]] = []  # (task, prompt, completion tokens) of each upstream answer
+        self.forwarding = 0  # requests at the upstream now: one whose client was killed still bills
         self.lock = threading.Lock()
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
@@ -266,10 +267,8 @@ class OpenAICompatibleServer:
         elif fault == "truncated":
             contents = [c[: max(1, len(c) // 3)] for c in contents]
             finish = "length"
-        with self.lock:
-            if fault is None and digest not in self.counts.answered_bodies:
-                self.counts.answered_bodies.add(digest)
-                self.counts.answered_by_task[task] += 1
+        if fault is None:
+            self._answered(task, digest)
         prompt_tokens = billed_prompt_tokens(body)
         completion_tokens = sum(max(1, len(c) // 4) for c in contents)
         return 200, {}, {
@@ -281,19 +280,30 @@ class OpenAICompatibleServer:
 
     def _forward(self, task: str, digest: str, body: dict) -> tuple[int, dict, dict]:
         request = urllib.request.Request(f"{self.upstream}/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+        with self.lock:
+            self.forwarding += 1
         try:
             with urllib.request.urlopen(request, timeout=600) as response:
                 status, answer = response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
+            with self.lock:
+                self.forwarding -= 1
             return error.code, {}, json.loads(error.read() or b"{}")
         choices = answer["choices"]
         usable = answer_problem(task, [c["finish_reason"] for c in choices], [c["message"]["content"] or "" for c in choices]) is None
         with self.lock:
             self.usage.append((task, answer["usage"]["prompt_tokens"], answer["usage"]["completion_tokens"]))
-            if usable and digest not in self.counts.answered_bodies:
+            self.forwarding -= 1
+        if usable:
+            self._answered(task, digest)
+        return status, {}, answer
+
+    def _answered(self, task: str, digest: str) -> None:
+        """A usable answer to this body went out: sending the body again would pay twice."""
+        with self.lock:
+            if digest not in self.counts.answered_bodies:
                 self.counts.answered_bodies.add(digest)
                 self.counts.answered_by_task[task] += 1
-        return status, {}, answer
 
     # ---- batch API ----------------------------------------------------------------------
     def _run_batch(self, batch: dict) -> None:

@@ -25,7 +25,7 @@ def model_file() -> Path:
 
 
 class LlamaServer:
-    """`llama-server` on a free loopback port: two slots, Prometheus metrics, log under `log`."""
+    """`llama-server` on a free loopback port with `slots` parallel slots; its log goes to `log`."""
 
     def __init__(self, log: Path, context: int = 8192, slots: int = 2):
         if not BINARY.exists():
@@ -35,7 +35,7 @@ class LlamaServer:
         self._log = open(log, "wb")
         self.process = subprocess.Popen(
             [str(BINARY), "--model", str(model_file()), "--host", "127.0.0.1", "--port", str(self.port),
-             "--ctx-size", str(context), "--parallel", str(slots), "--threads", "2", "--metrics", "--no-webui", "--jinja"],
+             "--ctx-size", str(context), "--parallel", str(slots), "--threads", "2", "--no-webui", "--jinja"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120

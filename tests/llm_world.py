@@ -1,6 +1,11 @@
 """The sample web with the LLM engine: the world of the tests that run the LLM stages against a
 loopback OpenAI-compatible server (scripted, or passing requests to llama.cpp)."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from runtime.config import load_config
 from sampleweb.corpus import generate
@@ -36,3 +41,19 @@ def contents(tables):
     out = {name: sorted(map(repr, tables.read(name).drop("run_id").collect())) for name in LLM_TABLES}
     out["llm_calls"] = sorted(map(repr, tables.read("llm_calls").select("request_id", "status", "response").collect()))
     return out
+
+
+def kill_when_held(server, task: str, after: int, job: str, argv: list[str], run_id: str, wait_s: float = 180) -> None:
+    """Run `job` in a process group of its own; once `server` has let `after` requests of `task`
+    through and holds the next, give the answers a moment to reach the journal, SIGKILL it."""
+    server.hold(task, after=after)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-m", job, *argv, "--run-id", run_id], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert server.holding.wait(wait_s), f"{job} never sent request {after + 1} of {task}"
+        time.sleep(1.5)  # answers already received reach the journal
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)
+    finally:
+        server.release()

@@ -1,10 +1,5 @@
 """The pipeline with the LLM engine, against the loopback OpenAI-compatible server."""
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from pyspark.sql import functions as F
@@ -16,8 +11,8 @@ from runtime.cli import main
 from runtime.tables import MODELS, Tables
 from sampleweb.llm_server import Faults, OpenAICompatibleServer
 from tests.conftest import LLM_TEST_KEY as SECRET
-from tests.conftest import REPO, free_port, snapshot
-from tests.llm_world import LLM_TABLES, contents, world
+from tests.conftest import free_port, snapshot
+from tests.llm_world import LLM_TABLES, contents, kill_when_held, world
 from udfs.matching import equivalent
 
 pytestmark = pytest.mark.e2e
@@ -47,17 +42,7 @@ def llm_runs(spark, tmp_path_factory):
     assert main("llm-part", up_to_validation, argv + ["--run-id", "llm-first"], before=before, estimate=estimate) == 0
     extract_requests = server.counts.by_task["extract"]
 
-    server.hold("synthesize", after=3)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen([sys.executable, "-m", "jobs.synthesize_answers", *argv, "--run-id", "llm-killed"], cwd=REPO, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        assert server.holding.wait(180), "synthesis never started"
-        time.sleep(1.5)  # answers already sent reach the journal
-        os.killpg(child.pid, signal.SIGKILL)
-        child.wait(30)
-    finally:
-        server.release()
+    kill_when_held(server, "synthesize", 3, "jobs.synthesize_answers", argv, "llm-killed")
     answered_before_kill = server.counts.answered_by_task["synthesize"]
     requests_before = server.counts.requests
 
